@@ -1,0 +1,150 @@
+"""The intermediate representation: gates and high-level operations in named segments.
+
+A ``Circuit`` is a list of segments (``encode``, ``trainable``, ``readout`` for HQViT), each a
+list of operations on integer qubit indices. Passes rewrite inside a segment and never move a
+gate across a boundary, so the runtime can simulate the data-encoding segment once per image and
+reuse that state for every head and every parameter shift of the segments after it.
+
+Symbols are declared with a kind: ``data`` (bound per image) or ``trainable`` (bound per
+parameter set). Angles are affine in them (see ``angles.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterator
+
+from .angles import Angle
+from .gates import gate_spec
+
+DATA = "data"
+TRAINABLE = "trainable"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A gate from ``gates.GATES`` on ``qubits`` (controls first) with affine ``angles``."""
+
+    name: str
+    qubits: tuple[int, ...]
+    angles: tuple[Angle, ...] = ()
+
+    def __post_init__(self) -> None:
+        spec = gate_spec(self.name)
+        if len(self.qubits) != spec.num_qubits:
+            raise ValueError(f"gate {self.name} acts on {spec.num_qubits} qubits, got {len(self.qubits)}")
+        if len(set(self.qubits)) != len(self.qubits):
+            raise ValueError(f"gate {self.name} repeats a qubit: {self.qubits}")
+        if len(self.angles) != spec.num_angles:
+            raise ValueError(f"gate {self.name} takes {spec.num_angles} angles, got {len(self.angles)}")
+
+    def on(self, qubits: tuple[int, ...]) -> "Gate":
+        return replace(self, qubits=tuple(qubits))
+
+
+@dataclass(frozen=True)
+class AmplitudeEncode:
+    """Exact real amplitude encoding (Möttönen tree) of a register.
+
+    ``qubits[0]`` is the root of the tree. The level-k multiplexor's Gray-code angles are the data
+    symbols ``f"{prefix}{k}_{i}"`` for i < 2**k, computed from the image by
+    ``compiler.encoding.encoding_angles``.
+    """
+
+    qubits: tuple[int, ...]
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Ansatz:
+    """``layers`` × (RY on every qubit, then a CNOT chain); angles ``f"{prefix}{layer}_{qubit}"``."""
+
+    qubits: tuple[int, ...]
+    layers: int
+    prefix: str
+
+
+@dataclass(frozen=True)
+class SwapTest:
+    """Swap test between registers ``a`` and ``b``.
+
+    ``lowering='cswap'``: ancilla, H, controlled-SWAPs, H; the swap-test bit is the ancilla.
+    ``lowering='bell'``: destructive swap test, CNOT(a_m -> b_m), H(a_m); the bit is the parity
+    of a_m AND b_m over the measured pairs. Both give the same P(bit, rest).
+    """
+
+    a: tuple[int, ...]
+    b: tuple[int, ...]
+    lowering: str
+    ancilla: int | None = None
+
+
+@dataclass(frozen=True)
+class Measure:
+    qubits: tuple[int, ...]
+
+
+Operation = Gate | AmplitudeEncode | Ansatz | SwapTest | Measure
+HIGH_LEVEL = (AmplitudeEncode, Ansatz, SwapTest)
+
+
+def op_qubits(op: Operation) -> tuple[int, ...]:
+    if isinstance(op, SwapTest):
+        return op.a + op.b + ((op.ancilla,) if op.ancilla is not None else ())
+    return op.qubits
+
+
+@dataclass
+class Segment:
+    name: str
+    ops: list[Operation] = field(default_factory=list)
+
+
+@dataclass
+class Circuit:
+    """Operations on qubits ``0..num_qubits-1`` in ordered segments."""
+
+    num_qubits: int
+    segments: list[Segment]
+    symbols: dict[str, str] = field(default_factory=dict)  # name -> DATA | TRAINABLE
+    registers: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for op in self.ops():
+            for q in op_qubits(op):
+                if not 0 <= q < self.num_qubits:
+                    raise ValueError(f"operation {op} uses qubit {q} outside 0..{self.num_qubits - 1}")
+
+    def ops(self) -> Iterator[Operation]:
+        for seg in self.segments:
+            yield from seg.ops
+
+    def segment(self, name: str) -> Segment:
+        for seg in self.segments:
+            if seg.name == name:
+                return seg
+        raise KeyError(f"no segment {name!r}")
+
+    def gates(self) -> Iterator[Gate]:
+        for op in self.ops():
+            if isinstance(op, Gate):
+                yield op
+
+    def is_lowered(self) -> bool:
+        return not any(isinstance(op, HIGH_LEVEL) for op in self.ops())
+
+    def measured_qubits(self) -> tuple[int, ...]:
+        out: list[int] = []
+        for op in self.ops():
+            if isinstance(op, Measure):
+                out.extend(op.qubits)
+        return tuple(out)
+
+    def symbols_of_kind(self, kind: str) -> list[str]:
+        return [name for name, k in self.symbols.items() if k == kind]
+
+    def with_segments(self, segments: list[Segment]) -> "Circuit":
+        return Circuit(self.num_qubits, segments, dict(self.symbols), dict(self.registers))
+
+    def used_symbols(self) -> set[str]:
+        return {s for g in self.gates() for a in g.angles for s in a.symbols}

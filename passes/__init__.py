@@ -1,0 +1,1 @@
+"""Compiler passes: each module holds one pure function from circuit to circuit."""

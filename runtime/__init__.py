@@ -1,0 +1,1 @@
+"""Execution of compiled HQViT circuits (qsim, closed form), autograd bridge, model and training."""
