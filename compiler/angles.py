@@ -9,8 +9,8 @@ d angle / d symbol is the constant ``coeff``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
@@ -25,11 +25,11 @@ class Angle:
     terms: tuple[tuple[str, float], ...] = field(default=())
 
     @staticmethod
-    def symbol(name: str, coeff: float = 1.0) -> "Angle":
+    def symbol(name: str, coeff: float = 1.0) -> Angle:
         return Angle(0.0, ((name, float(coeff)),))
 
     @staticmethod
-    def of(value: "Angle | Number") -> "Angle":
+    def of(value: Angle | Number) -> Angle:
         return value if isinstance(value, Angle) else Angle(float(value))
 
     @property
@@ -43,7 +43,7 @@ class Angle:
     def coeff(self, name: str) -> float:
         return dict(self.terms).get(name, 0.0)
 
-    def __add__(self, other: "Angle | Number") -> "Angle":
+    def __add__(self, other: Angle | Number) -> Angle:
         other = Angle.of(other)
         acc = dict(self.terms)
         for name, c in other.terms:
@@ -53,13 +53,13 @@ class Angle:
 
     __radd__ = __add__
 
-    def __neg__(self) -> "Angle":
+    def __neg__(self) -> Angle:
         return Angle(-self.const, tuple((n, -c) for n, c in self.terms))
 
-    def __sub__(self, other: "Angle | Number") -> "Angle":
+    def __sub__(self, other: Angle | Number) -> Angle:
         return self + (-Angle.of(other))
 
-    def __mul__(self, k: Number) -> "Angle":
+    def __mul__(self, k: Number) -> Angle:
         if k == 0:
             return Angle()
         return Angle(self.const * k, tuple((n, c * k) for n, c in self.terms))

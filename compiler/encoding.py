@@ -24,7 +24,7 @@ def gray(i: int) -> int:
     return i ^ (i >> 1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gray_inverse_matrix(k: int) -> np.ndarray:
     """M_k^-1 = M_k^T / 2^k (M_k is a signed Hadamard matrix up to column order)."""
     size = 1 << k

@@ -8,8 +8,8 @@ to global phase) is phase-blind.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cirq
 import sympy

@@ -97,9 +97,12 @@ class HQViTConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "HQViTConfig":
+    def from_dict(d: dict) -> HQViTConfig:
         return HQViTConfig(
-            image=tuple(d["image"]), patch=tuple(d["patch"]), layers=d["layers"], heads=d["heads"],
+            image=tuple(d["image"]),
+            patch=tuple(d["patch"]),
+            layers=d["layers"],
+            heads=d["heads"],
             swap_test=d["swap_test"],
         )
 

@@ -11,8 +11,8 @@ parameter set). Angles are affine in them (see ``angles.py``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterator
 
 from .angles import Angle
 from .gates import gate_spec
@@ -38,7 +38,7 @@ class Gate:
         if len(self.angles) != spec.num_angles:
             raise ValueError(f"gate {self.name} takes {spec.num_angles} angles, got {len(self.angles)}")
 
-    def on(self, qubits: tuple[int, ...]) -> "Gate":
+    def on(self, qubits: tuple[int, ...]) -> Gate:
         return replace(self, qubits=tuple(qubits))
 
 
@@ -143,7 +143,7 @@ class Circuit:
     def symbols_of_kind(self, kind: str) -> list[str]:
         return [name for name, k in self.symbols.items() if k == kind]
 
-    def with_segments(self, segments: list[Segment]) -> "Circuit":
+    def with_segments(self, segments: list[Segment]) -> Circuit:
         return Circuit(self.num_qubits, segments, dict(self.symbols), dict(self.registers))
 
     def used_symbols(self) -> set[str]:

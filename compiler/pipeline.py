@@ -7,8 +7,8 @@ time and the gate counts after every pass so users can see where the work goes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from passes.lower import lower
 from targets import Target, all_to_all
@@ -69,7 +69,9 @@ class CompiledCircuit:
         return out
 
 
-def _run_passes(circuit: Circuit, passes: list[tuple[str, Callable[[Circuit], Circuit]]]) -> tuple[Circuit, list[PassRecord]]:
+def _run_passes(
+    circuit: Circuit, passes: list[tuple[str, Callable[[Circuit], Circuit]]]
+) -> tuple[Circuit, list[PassRecord]]:
     records = []
     for name, fn in passes:
         t0 = time.perf_counter()
@@ -79,13 +81,13 @@ def _run_passes(circuit: Circuit, passes: list[tuple[str, Callable[[Circuit], Ci
     return circuit, records
 
 
-def compile_circuit(logical: Circuit, target: Target | None = None, config: HQViTConfig | None = None) -> CompiledCircuit:
+def compile_circuit(
+    logical: Circuit, target: Target | None = None, config: HQViTConfig | None = None
+) -> CompiledCircuit:
     t0 = time.perf_counter()
     target = target or all_to_all(logical.num_qubits, "logical")
     if logical.num_qubits > target.num_qubits:
-        raise InputError(
-            f"circuit needs {logical.num_qubits} qubits but target {target.name} has {target.num_qubits}"
-        )
+        raise InputError(f"circuit needs {logical.num_qubits} qubits but target {target.name} has {target.num_qubits}")
     circuit, records = _run_passes(logical, [("lower", lower)])
     layout = list(range(logical.num_qubits))
     if circuit.num_qubits != target.num_qubits:

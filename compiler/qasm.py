@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import cirq
 
@@ -82,9 +82,21 @@ _QREG = re.compile(r"\bqreg\s+([A-Za-z_][A-Za-z0-9_]*)\s*\[\s*(\d+)\s*\]")
 
 # Cirq gates that map one-to-one onto IR gate names.
 _FIXED = {
-    cirq.H: "h", cirq.X: "x", cirq.Y: "y", cirq.Z: "z", cirq.S: "s", cirq.S**-1: "sdg",
-    cirq.T: "t", cirq.T**-1: "tdg", cirq.X**0.5: "sx", cirq.X**-0.5: "sxdg",
-    cirq.CNOT: "cx", cirq.CZ: "cz", cirq.SWAP: "swap", cirq.CCX: "ccx", cirq.CSWAP: "cswap",
+    cirq.H: "h",
+    cirq.X: "x",
+    cirq.Y: "y",
+    cirq.Z: "z",
+    cirq.S: "s",
+    cirq.S**-1: "sdg",
+    cirq.T: "t",
+    cirq.T**-1: "tdg",
+    cirq.X**0.5: "sx",
+    cirq.X**-0.5: "sxdg",
+    cirq.CNOT: "cx",
+    cirq.CZ: "cz",
+    cirq.SWAP: "swap",
+    cirq.CCX: "ccx",
+    cirq.CSWAP: "cswap",
 }
 _POW_AXES = ((cirq.XPowGate, "rx"), (cirq.YPowGate, "ry"), (cirq.ZPowGate, "rz"))
 
@@ -102,8 +114,13 @@ def _convert_op(op: cirq.Operation, index: dict[cirq.Qid, int]) -> list[Gate]:
         # CZ^t = diag(1,1,1,e^{i pi t}) = phase(pi t/2) on both, then CNOT-RZ(-pi t/2)-CNOT on the target.
         h = math.pi * float(gate.exponent) / 2
         a, b = qs
-        return [Gate("rz", (a,), (Angle(h),)), Gate("rz", (b,), (Angle(h),)), Gate("cx", (a, b)),
-                Gate("rz", (b,), (Angle(-h),)), Gate("cx", (a, b))]
+        return [
+            Gate("rz", (a,), (Angle(h),)),
+            Gate("rz", (b,), (Angle(h),)),
+            Gate("cx", (a, b)),
+            Gate("rz", (b,), (Angle(-h),)),
+            Gate("cx", (a, b)),
+        ]
     if isinstance(gate, cirq.CXPowGate) and not cirq.is_parameterized(gate):
         cz = _convert_op(cirq.CZPowGate(exponent=gate.exponent).on(*op.qubits), index)
         return [Gate("h", (qs[1],)), *cz, Gate("h", (qs[1],))]
@@ -151,4 +168,3 @@ def read_qasm2(path: str | Path) -> Circuit:
     except OSError as e:
         raise InputError(f"cannot read OpenQASM file {p}: {e.strerror}") from None
     return from_qasm2(text, str(p))
-

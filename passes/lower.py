@@ -31,7 +31,7 @@ def lower_ansatz(op: Ansatz) -> list[Gate]:
     for layer in range(op.layers):
         for m, q in enumerate(op.qubits):
             out.append(Gate("ry", (q,), (Angle.symbol(f"{op.prefix}{layer}_{m}"),)))
-        for a, b in zip(op.qubits, op.qubits[1:]):
+        for a, b in zip(op.qubits, op.qubits[1:], strict=False):
             out.append(Gate("cx", (a, b)))
     return out
 
@@ -39,9 +39,13 @@ def lower_ansatz(op: Ansatz) -> list[Gate]:
 def lower_swap_test(op: SwapTest) -> list[Gate]:
     if op.lowering == "cswap":
         anc = op.ancilla
-        return [Gate("h", (anc,)), *(Gate("cswap", (anc, a, b)) for a, b in zip(op.a, op.b)), Gate("h", (anc,))]
+        return [
+            Gate("h", (anc,)),
+            *(Gate("cswap", (anc, a, b)) for a, b in zip(op.a, op.b, strict=True)),
+            Gate("h", (anc,)),
+        ]
     if op.lowering == "bell":
-        out = [Gate("cx", (a, b)) for a, b in zip(op.a, op.b)]
+        out = [Gate("cx", (a, b)) for a, b in zip(op.a, op.b, strict=True)]
         return out + [Gate("h", (a,)) for a in op.a]
     raise ValueError(f"unknown swap-test lowering {op.lowering!r}")
 

@@ -39,7 +39,9 @@ def ansatz_unitary(angles: torch.Tensor) -> torch.Tensor:
         rots = ry_matrices(angles[..., layer, :])
         r = rots[..., 0, :, :]
         for q in range(1, m):
-            r = torch.einsum("...ab,...cd->...acbd", r, rots[..., q, :, :]).reshape(*batch, r.shape[-2] * 2, r.shape[-1] * 2)
+            r = torch.einsum("...ab,...cd->...acbd", r, rots[..., q, :, :]).reshape(
+                *batch, r.shape[-2] * 2, r.shape[-1] * 2
+            )
         u = chain @ r @ u
     return u
 

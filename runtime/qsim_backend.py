@@ -23,14 +23,21 @@ from compiler.ir import DATA, TRAINABLE, Circuit, Gate
 from .resources import check_simulable
 
 _FIXED = {
-    "h": (qsim.kH, {}), "x": (qsim.kX, {}), "y": (qsim.kY, {}), "z": (qsim.kZ, {}),
-    "s": (qsim.kS, {}), "t": (qsim.kT, {}),
+    "h": (qsim.kH, {}),
+    "x": (qsim.kX, {}),
+    "y": (qsim.kY, {}),
+    "z": (qsim.kZ, {}),
+    "s": (qsim.kS, {}),
+    "t": (qsim.kT, {}),
     "sdg": (qsim.kZPowGate, {"exponent": -0.5, "global_shift": 0.0}),
     "tdg": (qsim.kZPowGate, {"exponent": -0.25, "global_shift": 0.0}),
     "sx": (qsim.kXPowGate, {"exponent": 0.5, "global_shift": 0.0}),
     "sxdg": (qsim.kXPowGate, {"exponent": -0.5, "global_shift": 0.0}),
-    "cx": (qsim.kCX, {}), "cz": (qsim.kCZ, {}), "swap": (qsim.kSWAP, {}),
-    "ccx": (qsim.kCCX, {}), "cswap": (qsim.kCSwapGate, {}),
+    "cx": (qsim.kCX, {}),
+    "cz": (qsim.kCZ, {}),
+    "swap": (qsim.kSWAP, {}),
+    "ccx": (qsim.kCCX, {}),
+    "cswap": (qsim.kCSwapGate, {}),
 }
 _ROTATION = {"rx": qsim.kXPowGate, "ry": qsim.kYPowGate, "rz": qsim.kZPowGate}
 
@@ -41,8 +48,18 @@ class QsimOptions:
     threads: int = 1
 
     def as_dict(self) -> dict:
-        return {"f": self.fusion, "t": self.threads, "r": 1, "g": False, "gmode": 0, "gsst": 512, "gdb": 16,
-                "v": 0, "z": False, "s": 0}
+        return {
+            "f": self.fusion,
+            "t": self.threads,
+            "r": 1,
+            "g": False,
+            "gmode": 0,
+            "gsst": 512,
+            "gdb": 16,
+            "v": 0,
+            "z": False,
+            "s": 0,
+        }
 
 
 class SegmentProgram:
@@ -63,7 +80,7 @@ class SegmentProgram:
         self.table = AngleTable(angles, symbol_order)
         self.num_angles = len(angles)
 
-    def build(self, angle_values: np.ndarray) -> "qsim.Circuit":
+    def build(self, angle_values: np.ndarray) -> qsim.Circuit:
         c = qsim.Circuit()
         c.num_qubits = self.num_qubits
         for time, (kind, qubits, params, slot) in enumerate(self.templates):
@@ -95,7 +112,8 @@ class QsimExecutor:
         """Broadcast (..., n_data) and (..., n_trainable) into (..., n_symbols)."""
         shape = np.broadcast_shapes(data.shape[:-1], trainable.shape[:-1])
         return np.concatenate(
-            [np.broadcast_to(data, shape + data.shape[-1:]), np.broadcast_to(trainable, shape + trainable.shape[-1:])], -1
+            [np.broadcast_to(data, shape + data.shape[-1:]), np.broadcast_to(trainable, shape + trainable.shape[-1:])],
+            -1,
         )
 
     def run(self, program: SegmentProgram, angle_values: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray:

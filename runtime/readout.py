@@ -16,7 +16,9 @@ from compiler.hqvit import HQViTConfig
 class Readout:
     """Marginalizes a statevector's probabilities onto (a, i, j) for a given final layout."""
 
-    def __init__(self, cfg: HQViTConfig, registers: dict[str, tuple[int, ...]], final_layout: list[int], num_qubits: int):
+    def __init__(
+        self, cfg: HQViTConfig, registers: dict[str, tuple[int, ...]], final_layout: list[int], num_qubits: int
+    ):
         self.cfg = cfg
         self.num_qubits = num_qubits
         phys = lambda reg: [final_layout[q] for q in registers[reg]]  # noqa: E731

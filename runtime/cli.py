@@ -1,0 +1,267 @@
+"""The ``hqvit`` command line. Every subcommand takes ``--json``: one JSON object as the last stdout line.
+
+Bad input exits with status 2 and one ``hqvit: error: ...`` line on stderr; no tracebacks
+(set HQVIT_DEBUG=1 to see one for an internal error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from compiler.errors import InputError
+from compiler.hqvit import SWAP_TESTS, HQViTConfig, data_bindings, parse_size, tokens_from_images
+
+EXIT_INPUT, EXIT_FAILED, EXIT_INTERNAL = 2, 1, 3
+
+
+def _config(args) -> HQViTConfig:
+    return HQViTConfig(
+        parse_size(args.image, "--image"), parse_size(args.patch, "--patch"), args.layers, args.heads, args.swap_test
+    )
+
+
+def _add_circuit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image", default="8x8", help="image size HxW, powers of two (default 8x8)")
+    p.add_argument("--patch", default="4x4", help="patch size PxP, powers of two (default 4x4)")
+    p.add_argument("--layers", type=int, default=2, help="ansatz layers L of U_Q and U_K (default 2)")
+    p.add_argument("--heads", type=int, default=1, help="attention heads (default 1)")
+    p.add_argument("--swap-test", choices=SWAP_TESTS, default="bell", help="swap-test lowering (default bell)")
+
+
+def _emit(result: dict, as_json: bool, human: list[str]) -> None:
+    if as_json:
+        print(json.dumps(result, default=float))
+    else:
+        print("\n".join(human))
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror}") from None
+
+
+def _random_bindings(circuit, cfg: HQViTConfig | None, spec: str) -> dict[str, float]:
+    """``random:SEED``: a random non-negative image for the data symbols, uniform angles for the rest."""
+    kind, _, seed_text = spec.partition(":")
+    if kind != "random" or not seed_text.isdigit():
+        raise InputError(f"--bind must look like random:SEED, got {spec!r}")
+    rng = np.random.default_rng(int(seed_text))
+    values: dict[str, float] = {}
+    if cfg is not None:
+        image = torch.as_tensor(rng.uniform(0, 1, (1, *cfg.image)))
+        data = data_bindings(tokens_from_images(image, cfg))[0].numpy()
+        values.update(zip(circuit.symbols_of_kind("data"), data, strict=True))
+    for name in circuit.symbols:
+        values.setdefault(name, float(rng.uniform(-np.pi, np.pi)))
+    return values
+
+
+def cmd_compile(args) -> int:
+    from compiler.pipeline import compile_circuit, compile_hqvit
+    from compiler.qasm import read_qasm2, to_qasm2, to_qasm3
+    from passes.lower import lower
+
+    if args.qasm:
+        cfg = None
+        compiled = compile_circuit(read_qasm2(args.qasm))
+    else:
+        cfg = _config(args)
+        compiled = compile_hqvit(cfg)
+    report = compiled.report()
+    bindings = _random_bindings(compiled.circuit, cfg, args.bind) if args.bind else None
+    if (args.emit_qasm or args.emit_logical_qasm) and bindings is None and compiled.circuit.symbols:
+        raise InputError("OpenQASM 2 has no free parameters: add --bind random:SEED (or use --emit-qasm3)")
+    if args.emit_qasm:
+        _write(args.emit_qasm, to_qasm2(compiled.circuit, bindings))
+    if args.emit_logical_qasm:
+        _write(args.emit_logical_qasm, to_qasm2(lower(compiled.logical), bindings))
+    if args.emit_qasm3:
+        _write(args.emit_qasm3, to_qasm3(compiled.circuit))
+    human = [f"{k:>24}: {v}" for k, v in report.items() if k not in ("passes", "initial_layout", "final_layout")]
+    human += [
+        f"{'pass ' + p['name']:>24}: {p['seconds']:.4f} s, {p['two_qubit_gates']} two-qubit gates"
+        for p in report["passes"]
+    ]
+    _emit(report, args.json, human)
+    return 0
+
+
+def _verify_dataset(cfg: HQViTConfig, name: str | None) -> str:
+    return name or ("digits" if max(cfg.image) <= 8 else "mnist5k")
+
+
+def cmd_verify(args) -> int:
+    from runtime.data import load_dataset
+    from runtime.exact import exact_attention
+    from runtime.quantum_attention import QsimAttention, qsim_attention
+    from runtime.resources import check_simulable
+
+    cfg = _config(args)
+    check_simulable(cfg.logical_qubits, f"the {cfg.image[0]}x{cfg.image[1]} / {cfg.patch[0]}x{cfg.patch[1]} circuit")
+    if args.samples < 1:
+        raise InputError(f"--samples must be >= 1, got {args.samples}")
+    t0 = time.perf_counter()
+    dataset = _verify_dataset(cfg, args.dataset)
+    ds = load_dataset(dataset, cfg.image)
+    rng = np.random.default_rng(args.seed)
+    pick = rng.choice(len(ds.labels), size=min(args.samples, len(ds.labels)), replace=False)
+    tokens = tokens_from_images(ds.images[pick].double(), cfg)
+    params = torch.as_tensor(rng.uniform(-np.pi, np.pi, (cfg.heads, len(cfg.trainable_symbols()))))
+    backend = QsimAttention(cfg)
+    with torch.no_grad():
+        s_qsim, mask = qsim_attention(tokens, params, backend)
+        s_exact, valid = exact_attention(tokens, params, cfg)
+    err = float((s_qsim - s_exact).abs().max())
+    mask_ok = bool(torch.equal(mask, valid))
+    passed = err <= args.tolerance and mask_ok
+    result = {
+        "image": list(cfg.image),
+        "patch": list(cfg.patch),
+        "swap_test": cfg.swap_test,
+        "dataset": dataset,
+        "samples": len(pick),
+        "heads": cfg.heads,
+        "logical_qubits": cfg.logical_qubits,
+        "max_abs_error": err,
+        "tolerance": args.tolerance,
+        "masks_agree": mask_ok,
+        "passed": passed,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    _emit(result, args.json, [f"{k:>16}: {v}" for k, v in result.items()])
+    if not passed:
+        print(
+            f"hqvit: verification failed: max_abs_error {err:.3g} > {args.tolerance:g} or masks differ", file=sys.stderr
+        )
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_train(args) -> int:
+    from runtime.resources import check_simulable
+    from runtime.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        dataset=args.dataset,
+        image=parse_size(args.image, "--image"),
+        patch=parse_size(args.patch, "--patch"),
+        layers=args.layers,
+        heads=args.heads,
+        swap_test=args.swap_test,
+        blocks=args.blocks,
+        attention=args.attention,
+        backend=args.backend,
+        shots=args.shots,
+        epochs=args.epochs,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        limit=args.limit,
+        out=args.out,
+    )
+    circuit_cfg = cfg.model_config(10).circuit  # validates sizes before any data is loaded
+    if args.blocks < 1:
+        raise InputError(f"--blocks must be >= 1, got {args.blocks}")
+    if args.shots is not None and args.shots < 1:
+        raise InputError(f"--shots must be >= 1, got {args.shots}")
+    if cfg.attention == "quantum" and cfg.backend == "qsim":
+        check_simulable(circuit_cfg.logical_qubits, "the attention circuit")
+    if circuit_cfg.features % circuit_cfg.heads:
+        raise InputError(f"--heads {args.heads} must divide the token dimension {circuit_cfg.features}")
+    log = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    result = train(cfg, resume=args.resume, log=log)
+    result.pop("history")
+    _emit(result, args.json, [f"{k:>20}: {v}" for k, v in result.items()])
+    return 130 if result["interrupted"] else 0
+
+
+def cmd_evaluate(args) -> int:
+    from runtime.train import evaluate
+
+    result = evaluate(args.checkpoint, backend=args.backend)
+    _emit(result, args.json, [f"{k:>14}: {v}" for k, v in result.items()])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hqvit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile the HQViT attention circuit (or an OpenQASM 2 file)")
+    _add_circuit_args(p)
+    p.add_argument("--qasm", metavar="FILE", help="compile this OpenQASM 2 circuit instead of the HQViT circuit")
+    p.add_argument("--bind", metavar="random:SEED", help="bind all symbols (needed for OpenQASM 2 output)")
+    p.add_argument("--emit-qasm", metavar="FILE", help="write the compiled circuit as OpenQASM 2")
+    p.add_argument("--emit-logical-qasm", metavar="FILE", help="write the lowered logical circuit as OpenQASM 2")
+    p.add_argument(
+        "--emit-qasm3", metavar="FILE", help="write the compiled circuit as OpenQASM 3 with input parameters"
+    )
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("verify", help="compare the compiled circuit on qsim with the closed-form attention")
+    _add_circuit_args(p)
+    p.add_argument("--samples", type=int, default=8, help="real images to check (default 8)")
+    p.add_argument(
+        "--dataset", default=None, help="digits | mnist5k | idx:DIR (default: digits up to 8x8, else mnist5k)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tolerance", type=float, default=1e-5)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("train", help="train the hybrid model (or its classical twin) on real images")
+    _add_circuit_args(p)
+    p.add_argument("--dataset", default="digits", help="digits | mnist5k | idx:DIR (default digits)")
+    p.add_argument("--blocks", type=int, default=1, help="transformer blocks (default 1)")
+    p.add_argument("--backend", choices=("qsim", "exact"), default="qsim")
+    p.add_argument("--attention", choices=("quantum", "classical"), default="quantum")
+    p.add_argument(
+        "--shots", type=int, default=None, help="estimate S from this many shots (default: exact probabilities)"
+    )
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="use a stratified subset of N images")
+    p.add_argument("--out", default="runs/latest", help="directory for checkpoint.pt (default runs/latest)")
+    p.add_argument("--resume", metavar="FILE", help="continue training from this checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--backend", choices=("qsim", "exact"), default=None, help="default: the one it was trained with")
+    p.set_defaults(func=cmd_evaluate)
+
+    for p in sub.choices.values():
+        p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as e:
+        print(f"hqvit: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("hqvit: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # an internal error: still one line unless debugging
+        if os.environ.get("HQVIT_DEBUG"):
+            raise
+        print(f"hqvit: internal error: {type(e).__name__}: {e} (set HQVIT_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Attention scores S (B, H, T, T) from the compiled circuit on qsim, with parameter-shift gradients.
+
+Every parameterized gate is an RX/RY/RZ whose angle is affine in the symbols, so for a symbol p
+dS/dp = sum over gates g of coeff(g, p) * (S(angle_g + pi/2) - S(angle_g - pi/2)) / 2, exactly.
+Shifts are applied to one gate's angle at a time, which stays correct after passes that merge
+or duplicate rotations. Trainable shifts reuse the image's encoded state; data shifts (needed
+only when the encoded tokens themselves carry gradients, i.e. in blocks after the first)
+re-simulate the encoding segment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from compiler.hqvit import HQViTConfig, data_bindings
+from compiler.pipeline import CompiledCircuit, compile_hqvit
+
+from .qsim_backend import QsimExecutor, QsimOptions
+from .readout import Readout, attention_from_joint
+
+SHIFT = math.pi / 2
+
+
+class QsimAttention:
+    """Evaluates S and its vector-Jacobian products for one compiled HQViT circuit."""
+
+    def __init__(
+        self,
+        cfg: HQViTConfig,
+        compiled: CompiledCircuit | None = None,
+        shots: int | None = None,
+        seed: int = 0,
+        options: QsimOptions | None = None,
+    ):
+        self.cfg = cfg
+        self.compiled = compiled or compile_hqvit(cfg)
+        circuit = self.compiled.circuit
+        self.executor = QsimExecutor(circuit, options)
+        self.readout = Readout(cfg, circuit.registers, self.compiled.final_layout, circuit.num_qubits)
+        if shots is not None and shots < 1:
+            raise ValueError(f"shots must be positive, got {shots}")
+        self.shots = shots
+        self.rng = np.random.default_rng(seed)
+        n_data = len(self.executor.data_symbols)
+        ex = self.executor
+        # gate slots whose angle depends on trainable / data symbols, with their coefficients
+        self.suffix_coeff = ex.suffix.table.coeff[:, n_data:]
+        self.suffix_slots = np.flatnonzero(np.any(self.suffix_coeff != 0, axis=1))
+        self.prefix_coeff = ex.prefix.table.coeff[:, :n_data]
+        self.prefix_slots = np.flatnonzero(np.any(self.prefix_coeff != 0, axis=1))
+
+    # -- evaluation -------------------------------------------------------------------------
+    def _joint(self, probs: np.ndarray) -> np.ndarray:
+        """(K, 2^N) -> P(a, i, j) (K, 2, T, T): exact, or frequencies of ``shots`` samples."""
+        joint = self.readout.joint(probs)
+        if self.shots is not None:
+            k = joint.shape[0]
+            flat = joint.reshape(k, -1)
+            flat = np.clip(flat, 0.0, None) / flat.sum(axis=1, keepdims=True)
+            counts = np.stack([self.rng.multinomial(self.shots, p) for p in flat])
+            joint = (counts / self.shots).reshape(joint.shape)
+        return joint
+
+    def _scores(self, probs: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return attention_from_joint(self._joint(probs), valid)
+
+    def _suffix_angles(self, data: np.ndarray, params: np.ndarray) -> np.ndarray:
+        ex = self.executor
+        return ex.suffix.table.bind(ex.symbol_vector(data[None, :], params))  # (H, n_suffix)
+
+    def forward(self, data: np.ndarray, params: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """data (B, n_data), params (H, n_trainable), valid (B, T) -> S (B, H, T, T), mask (B, T)."""
+        ex = self.executor
+        b, h, t = data.shape[0], params.shape[0], self.cfg.tokens
+        s_out = np.zeros((b, h, t, t))
+        mask_out = np.zeros((b, t), dtype=bool)
+        for i in range(b):
+            state = ex.prefix_state(ex.prefix.table.bind(ex.symbol_vector(data[i], params[0])))
+            s, m = self._scores(ex.suffix_probabilities(state, self._suffix_angles(data[i], params)), valid[i])
+            s_out[i] = s
+            mask_out[i] = m.all(axis=0)
+        return s_out, mask_out
+
+    def vjp(
+        self, data: np.ndarray, params: np.ndarray, valid: np.ndarray, grad_s: np.ndarray, need_data: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """grad_s (B, H, T, T) -> (dL/dparams (H, n_trainable), dL/ddata (B, n_data) or None)."""
+        ex = self.executor
+        b, h = data.shape[0], params.shape[0]
+        slots = self.suffix_slots
+        g_params = np.zeros_like(params, dtype=np.float64)
+        g_data = np.zeros_like(data, dtype=np.float64) if need_data else None
+        for i in range(b):
+            base_prefix = ex.prefix.table.bind(ex.symbol_vector(data[i], params[0]))
+            state = ex.prefix_state(base_prefix)
+            base = self._suffix_angles(data[i], params)  # (H, n_suffix)
+            # (H, 2, G, n_suffix): every head's angles with one slot shifted up / down
+            shifted = np.repeat(base[:, None, None, :], 2, axis=1).repeat(len(slots), axis=2)
+            idx = np.arange(len(slots))
+            shifted[:, 0, idx, slots] += SHIFT
+            shifted[:, 1, idx, slots] -= SHIFT
+            s, _ = self._scores(ex.suffix_probabilities(state, shifted.reshape(-1, base.shape[1])), valid[i])
+            s = s.reshape(h, 2, len(slots), *s.shape[1:])
+            d_slot = 0.5 * (s[:, 0] - s[:, 1])  # (H, G, T, T)
+            contrib = np.einsum("hgij,hij->hg", d_slot, grad_s[i])
+            g_params += contrib @ self.suffix_coeff[slots]
+            if need_data:
+                g_data[i] = self._data_vjp(base_prefix, base, valid[i], grad_s[i])
+        return g_params, g_data
+
+    def _data_vjp(
+        self, base_prefix: np.ndarray, suffix: np.ndarray, valid: np.ndarray, grad_s: np.ndarray
+    ) -> np.ndarray:
+        """Data angles change P0 + P1 = p_i p_j too, so S = (P0 - P1) / (P0 + P1) is not an
+        expectation value: shift P0 and P1 (which are), then apply the quotient rule."""
+        ex = self.executor
+        joint = self._joint(ex.suffix_probabilities(ex.prefix_state(base_prefix), suffix))
+        s, mask = attention_from_joint(joint, valid)  # (H, T, T)
+        total = joint[:, 0] + joint[:, 1]
+        pair = mask[:, :, None] & mask[:, None, :] & (total > 0)
+        safe_total = np.where(pair, total, 1.0)
+        contrib = np.zeros(len(self.prefix_slots))
+        for n, slot in enumerate(self.prefix_slots):
+            pair_joint = []
+            for sign in (1.0, -1.0):
+                angles = base_prefix.copy()
+                angles[slot] += sign * SHIFT
+                pair_joint.append(self._joint(ex.suffix_probabilities(ex.prefix_state(angles), suffix)))
+            d = 0.5 * (pair_joint[0] - pair_joint[1])  # d P(a, i, j) / d angle
+            ds = (d[:, 0] - d[:, 1] - s * (d[:, 0] + d[:, 1])) / safe_total
+            contrib[n] = np.sum(np.where(pair, ds, 0.0) * grad_s)
+        return contrib @ self.prefix_coeff[self.prefix_slots]
+
+
+class _QsimAttentionFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, data, params, valid, backend: QsimAttention):
+        s, mask = backend.forward(data.detach().numpy(), params.detach().double().numpy(), valid.numpy())
+        ctx.save_for_backward(data, params, valid)
+        ctx.backend = backend
+        mask_t = torch.from_numpy(mask)
+        ctx.mark_non_differentiable(mask_t)
+        return torch.from_numpy(s), mask_t
+
+    @staticmethod
+    def backward(ctx, grad_s, _grad_mask):
+        data, params, valid = ctx.saved_tensors
+        need_data = ctx.needs_input_grad[0]
+        g_params, g_data = ctx.backend.vjp(
+            data.detach().numpy(), params.detach().double().numpy(), valid.numpy(), grad_s.numpy(), need_data
+        )
+        g_data_t = torch.from_numpy(g_data).to(data.dtype) if g_data is not None else None
+        return g_data_t, torch.from_numpy(g_params).to(params.dtype), None, None
+
+
+def qsim_attention(
+    tokens: torch.Tensor, params: torch.Tensor, backend: QsimAttention
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """tokens (B, T, d), params (H, n_trainable) -> S (B, H, T, T) float64, mask (B, T)."""
+    valid = (tokens.detach() ** 2).sum(-1) > 0
+    data = data_bindings(tokens)
+    return _QsimAttentionFn.apply(data, params, valid, backend)
