@@ -51,9 +51,8 @@ def resize(images: torch.Tensor, size: tuple[int, int], levels: int | None = Non
 def validate_images(images: np.ndarray, source: str) -> None:
     bad = ~np.isfinite(images).reshape(len(images), -1).all(axis=1)
     if bad.any():
-        raise InputError(
-            f"{source}: {int(bad.sum())} image(s) contain NaN or infinite pixels (first: #{int(np.flatnonzero(bad)[0])})"
-        )
+        first = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{source}: {int(bad.sum())} image(s) contain NaN or infinite pixels (first: #{first})")
     zero = ~(images.reshape(len(images), -1) != 0).any(axis=1)
     if zero.any():
         raise InputError(

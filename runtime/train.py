@@ -148,9 +148,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
             history.append(
                 {"epoch": epoch + 1, "loss": total_loss / len(y_tr), "train_accuracy": tr_acc, "test_accuracy": te_acc}
             )
-            log(
-                f"epoch {epoch + 1}/{cfg.epochs}  loss {total_loss / len(y_tr):.4f}  train {tr_acc:.4f}  test {te_acc:.4f}"
-            )
+            log(f"epoch {epoch + 1}/{cfg.epochs}  loss {history[-1]['loss']:.4f} train {tr_acc:.4f} test {te_acc:.4f}")
             save_atomic(
                 {
                     "model": model.state_dict(),
