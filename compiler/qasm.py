@@ -80,6 +80,8 @@ def to_qasm3(circuit: Circuit) -> str:
 # Cirq names imported qubits "<register>_<index>"; registers keep their declaration order.
 _QREG = re.compile(r"\bqreg\s+([A-Za-z_][A-Za-z0-9_]*)\s*\[\s*(\d+)\s*\]")
 
+_BARRIER = re.compile(r"\bbarrier\b[^;]*;")
+
 # Cirq gates that map one-to-one onto IR gate names.
 _FIXED = {
     cirq.H: "h",
@@ -139,6 +141,9 @@ def from_qasm2(text: str, source: str = "<string>") -> Circuit:
         from cirq.contrib.qasm_import import QasmException, circuit_from_qasm
     except ImportError as e:  # ply is a declared dependency; say so if the install is broken
         raise InputError(f"OpenQASM import needs the 'ply' package: {e}") from None
+    # Cirq's parser has no `barrier`; a barrier only fences optimizations, so it is dropped
+    # (keeping its newlines so error positions still point at the right line).
+    text = _BARRIER.sub(lambda m: "\n" * m.group(0).count("\n"), text)
     try:
         parsed = circuit_from_qasm(text)
     except QasmException as e:

@@ -140,9 +140,9 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
                 loss = loss_fn(model(x_tr[idx]), y_tr[idx])
                 loss.backward()
                 opt.step()
-                total_loss += float(loss) * len(idx)
+                total_loss += loss.item() * len(idx)
                 samples += len(idx)
-                bar.set_postfix(loss=f"{float(loss):.3f}")
+                bar.set_postfix(loss=f"{loss.item():.3f}")
             train_seconds += time.perf_counter() - t0
             tr_acc, te_acc = accuracy(model, x_tr, y_tr), accuracy(model, x_te, y_te)
             history.append(
@@ -170,7 +170,7 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
     return {
         "dataset": cfg.dataset,
         "attention": cfg.attention,
-        "backend": cfg.backend,
+        "backend": cfg.backend if cfg.attention == "quantum" else None,
         "epochs": len(history),
         "train_samples": len(tr),
         "test_samples": len(te),

@@ -1,0 +1,34 @@
+# Two commands on a fresh machine with Python 3.11 and pip:
+#   make run   - compile the default digits model, print its resources, train it on qsim
+#   make test  - lint and run the test suite (what CI runs)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# CPU build first, pinned: an unpinned torch pulls several GB of CUDA packages
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,mnist]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/hqvit compile --image 8x8 --patch 4x4
+	$(BIN)/hqvit train --dataset digits --image 8x8 --patch 4x4 --backend qsim --epochs 10 --out runs/digits
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-columns=mean,stddev,rounds
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .benchmarks

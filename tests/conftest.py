@@ -1,0 +1,20 @@
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def hqvit_cmd() -> list[str]:
+    """The installed console script, run in a subprocess like a user would."""
+    exe = Path(sys.executable).with_name("hqvit")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "runtime.cli"]

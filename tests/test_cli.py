@@ -1,0 +1,118 @@
+"""The command line as a user runs it: JSON output, exit codes, one-line errors."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from tests.conftest import hqvit_cmd
+from tests.idx_files import write_mnist_dir
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(hqvit_cmd() + list(args), capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def last_json(proc: subprocess.CompletedProcess) -> dict:
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("hqvit: error:") and needle in lines[0], lines[0]
+
+
+def test_compile_json_report():
+    out = last_json(run("compile", "--image", "8x8", "--patch", "4x4", "--json"))
+    for key in ("logical_qubits", "physical_qubits", "two_qubit_gates", "one_qubit_gates", "depth", "compile_seconds"):
+        assert key in out
+    assert out["logical_qubits"] == 12
+    # 2 copies x (2^6 - 2) encoding CNOTs + 2 x 2 layers x 3 chain CNOTs + 4 swap-test CNOTs
+    assert out["two_qubit_gates"] == 2 * 62 + 12 + 4
+    assert out["trainable_gates_per_head"] == 16
+
+
+def test_compile_cswap_adds_the_ancilla():
+    out = last_json(run("compile", "--swap-test", "cswap", "--json"))
+    assert out["logical_qubits"] == 13 and out["multi_qubit_gates"] == 4
+
+
+def test_compile_emits_qasm_that_reimports_to_the_same_circuit(tmp_path):
+    phys, logical, q3 = tmp_path / "p.qasm", tmp_path / "l.qasm", tmp_path / "c.qasm3"
+    run("compile", "--bind", "random:0", "--emit-qasm", str(phys), "--emit-logical-qasm", str(logical),
+        "--emit-qasm3", str(q3))
+    assert phys.read_text().startswith("OPENQASM 2.0;") and "input float[64]" in q3.read_text()
+    again = last_json(run("compile", "--qasm", str(logical), "--json"))
+    assert again["two_qubit_gates"] == 140 and again["logical_qubits"] == 12
+
+
+def test_verify_passes_and_reports_the_error():
+    out = last_json(run("verify", "--samples", "3", "--json"))
+    assert out["passed"] and out["max_abs_error"] <= 1e-5 and out["samples"] == 3
+
+
+def test_train_evaluate_resume_and_determinism(tmp_path):
+    common = ["train", "--dataset", "digits", "--limit", "120", "--batch", "16", "--seed", "3", "--json"]
+    a = last_json(run(*common, "--epochs", "1", "--out", str(tmp_path / "a")))
+    b = last_json(run(*common, "--epochs", "1", "--out", str(tmp_path / "b")))
+    for key in ("test_accuracy", "train_accuracy", "epochs", "train_samples_per_s", "seconds", "checkpoint"):
+        assert key in a
+    assert a["test_accuracy"] == b["test_accuracy"] and a["train_accuracy"] == b["train_accuracy"]
+    ev = last_json(run("evaluate", "--checkpoint", a["checkpoint"], "--json"))
+    assert ev["test_accuracy"] == a["test_accuracy"]
+    # one epoch + one resumed epoch == two epochs straight
+    resumed = last_json(run(*common, "--epochs", "2", "--out", str(tmp_path / "a"), "--resume", a["checkpoint"]))
+    straight = last_json(run(*common, "--epochs", "2", "--out", str(tmp_path / "c")))
+    assert resumed["epochs"] == 2
+    assert resumed["test_accuracy"] == straight["test_accuracy"]
+    assert resumed["train_accuracy"] == straight["train_accuracy"]
+
+
+def test_compiled_circuit_is_deterministic(tmp_path):
+    a, b = tmp_path / "a.qasm", tmp_path / "b.qasm"
+    run("compile", "--bind", "random:5", "--emit-qasm", str(a))
+    run("compile", "--bind", "random:5", "--emit-qasm", str(b))
+    assert a.read_text() == b.read_text()
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["compile", "--patch", "3x3"], "power of two"),
+        (["compile", "--image", "8x8", "--patch", "16x16"], "does not tile"),
+        (["compile", "--image", "eight"], "HxW"),
+        (["verify", "--image", "1024x1024", "--patch", "2x2"], "qubits"),
+        (["train", "--image", "1024x1024", "--patch", "2x2"], "qubits"),
+        (["evaluate", "--checkpoint", "/nonexistent/ckpt.pt"], "does not exist"),
+        (["compile", "--emit-qasm", "x.qasm"], "--bind"),
+        (["compile", "--bind", "sometimes"], "random:SEED"),
+    ],
+)
+def test_bad_input_gives_one_error_line(args, needle, tmp_path):
+    assert_one_line_error(run(*args, check=False), needle)
+
+
+def test_bad_files_give_one_error_line(tmp_path, rng):
+    bad = tmp_path / "bad.qasm"
+    bad.write_text("OPENQASM 2.0;\nqreg q[2];\ncx q[0] q[1];\n")
+    assert_one_line_error(run("compile", "--qasm", str(bad), check=False), "malformed OpenQASM")
+    assert_one_line_error(run("compile", "--qasm", str(tmp_path / "none.qasm"), check=False), "cannot read")
+    assert_one_line_error(run("train", "--dataset", f"idx:{tmp_path / 'missing'}", check=False), "does not exist")
+    imgs = rng.uniform(0, 1, size=(12, 8, 8)).astype(np.float32)
+    imgs[5, 0, 0] = np.nan
+    write_mnist_dir(tmp_path / "nan", imgs, np.arange(12) % 10)
+    assert_one_line_error(run("train", "--dataset", f"idx:{tmp_path / 'nan'}", check=False), "NaN")
+    zero = rng.integers(1, 255, size=(12, 8, 8), dtype=np.uint8)
+    zero[7] = 0
+    write_mnist_dir(tmp_path / "zero", zero, np.arange(12) % 10)
+    assert_one_line_error(run("verify", "--dataset", f"idx:{tmp_path / 'zero'}", check=False), "all zero")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    assert_one_line_error(run("evaluate", "--checkpoint", str(junk), check=False), "not readable")

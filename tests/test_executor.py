@@ -1,0 +1,68 @@
+"""The qsim fast path against Cirq's simulator, gate by gate and on random circuits."""
+
+import math
+
+import cirq
+import numpy as np
+import pytest
+
+from compiler.angles import Angle
+from compiler.gates import GATES
+from compiler.ir import Circuit, Gate, Segment
+from runtime.qsim_backend import QsimExecutor
+from runtime.resources import check_simulable
+from tests.helpers import state_of
+
+
+def random_circuit(rng, n: int, depth: int, symbolic: bool) -> tuple[Circuit, dict[str, float]]:
+    names = sorted(GATES)
+    ops, symbols, bindings = [], {}, {}
+    for k in range(depth):
+        name = names[rng.integers(len(names))]
+        spec = GATES[name]
+        if spec.num_qubits > n:
+            continue
+        qubits = tuple(int(q) for q in rng.choice(n, spec.num_qubits, replace=False))
+        angles = []
+        for _ in range(spec.num_angles):
+            if symbolic and rng.uniform() < 0.7:
+                s = f"t{k}"
+                symbols[s] = "trainable"
+                bindings[s] = float(rng.uniform(-math.pi, math.pi))
+                angles.append(Angle.symbol(s, float(rng.choice([1.0, -2.0, 0.5]))) + float(rng.uniform(-1, 1)))
+            else:
+                angles.append(Angle(float(rng.uniform(-2 * math.pi, 2 * math.pi))))
+        ops.append(Gate(name, qubits, tuple(angles)))
+    half = len(ops) // 2
+    return Circuit(n, [Segment("encode", ops[:half]), Segment("rest", ops[half:])], symbols), bindings
+
+
+@pytest.mark.parametrize("name", sorted(GATES))
+def test_every_gate_matches_cirq(name, rng):
+    spec = GATES[name]
+    n = spec.num_qubits + 1
+    prep = [Gate("ry", (q,), (Angle(float(rng.uniform(0, 3))),)) for q in range(n)]
+    prep += [Gate("rz", (q,), (Angle(float(rng.uniform(0, 3))),)) for q in range(n)]
+    gate = Gate(name, tuple(range(n - 1, 0, -1)), tuple(Angle(float(rng.uniform(-3, 3))) for _ in range(spec.num_angles)))
+    circuit = Circuit(n, [Segment("encode", prep), Segment("rest", [gate])])
+    ex = QsimExecutor(circuit)
+    got = ex.final_state(np.zeros(0), np.zeros(0))
+    assert cirq.allclose_up_to_global_phase(got, state_of(circuit, {}), atol=2e-6)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_symbolic_circuits_match_cirq(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 7))
+    circuit, bindings = random_circuit(rng, n, 40, symbolic=True)
+    ex = QsimExecutor(circuit)
+    values = np.array([bindings[s] for s in ex.trainable_symbols])
+    got = ex.final_state(np.zeros(0), values)
+    assert cirq.allclose_up_to_global_phase(got, state_of(circuit, bindings), atol=5e-6)
+
+
+def test_too_many_qubits_is_refused_before_allocation():
+    from compiler.errors import InputError
+
+    with pytest.raises(InputError, match="40 qubits"):
+        check_simulable(40)
