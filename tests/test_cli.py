@@ -46,8 +46,17 @@ def test_compile_cswap_adds_the_ancilla():
 
 def test_compile_emits_qasm_that_reimports_to_the_same_circuit(tmp_path):
     phys, logical, q3 = tmp_path / "p.qasm", tmp_path / "l.qasm", tmp_path / "c.qasm3"
-    run("compile", "--bind", "random:0", "--emit-qasm", str(phys), "--emit-logical-qasm", str(logical),
-        "--emit-qasm3", str(q3))
+    run(
+        "compile",
+        "--bind",
+        "random:0",
+        "--emit-qasm",
+        str(phys),
+        "--emit-logical-qasm",
+        str(logical),
+        "--emit-qasm3",
+        str(q3),
+    )
     assert phys.read_text().startswith("OPENQASM 2.0;") and "input float[64]" in q3.read_text()
     again = last_json(run("compile", "--qasm", str(logical), "--json"))
     assert again["two_qubit_gates"] == 140 and again["logical_qubits"] == 12

@@ -43,7 +43,9 @@ def test_every_gate_matches_cirq(name, rng):
     n = spec.num_qubits + 1
     prep = [Gate("ry", (q,), (Angle(float(rng.uniform(0, 3))),)) for q in range(n)]
     prep += [Gate("rz", (q,), (Angle(float(rng.uniform(0, 3))),)) for q in range(n)]
-    gate = Gate(name, tuple(range(n - 1, 0, -1)), tuple(Angle(float(rng.uniform(-3, 3))) for _ in range(spec.num_angles)))
+    gate = Gate(
+        name, tuple(range(n - 1, 0, -1)), tuple(Angle(float(rng.uniform(-3, 3))) for _ in range(spec.num_angles))
+    )
     circuit = Circuit(n, [Segment("encode", prep), Segment("rest", [gate])])
     ex = QsimExecutor(circuit)
     got = ex.final_state(np.zeros(0), np.zeros(0))

@@ -51,6 +51,8 @@ def test_data_gradients_match_autograd_of_the_closed_form():
 def test_exact_backend_gradient_matches_finite_differences():
     cfg = HQViTConfig((8, 8), (2, 2), layers=3)
     tokens = tokens_from_images(load_dataset("digits", cfg.image).images[:2].double(), cfg)
-    params = torch.rand(1, len(cfg.trainable_symbols()), dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    params = torch.rand(
+        1, len(cfg.trainable_symbols()), dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
     f = lambda p: exact_attention(tokens, p, cfg)[0].pow(2).sum()  # noqa: E731
     assert torch.autograd.gradcheck(lambda p: f(p), (params.clone().requires_grad_(),))

@@ -12,7 +12,9 @@ from tests.helpers import state_of, unitary_of
 
 
 def _encode_circuit(n: int) -> Circuit:
-    return Circuit(n, [Segment("encode", [AmplitudeEncode(tuple(range(n)), "x")])], {s: "data" for s in encoding_symbols("x", n)})
+    return Circuit(
+        n, [Segment("encode", [AmplitudeEncode(tuple(range(n)), "x")])], {s: "data" for s in encoding_symbols("x", n)}
+    )
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 6])
