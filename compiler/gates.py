@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import cirq
+import numpy as np
 import sympy
 
 
@@ -29,6 +30,25 @@ class GateSpec:
 
 def _fixed(gate: cirq.Gate) -> Callable[[], cirq.Gate]:
     return lambda: gate
+
+
+# IBM's echoed cross-resonance gate, qubit 0 = control (most significant):
+# ECR = (IX - XY) / sqrt(2).
+ECR_MATRIX = np.array([[0, 1, 0, 1j], [1, 0, -1j, 0], [0, 1j, 0, 1], [-1j, 0, 1, 0]]) / np.sqrt(2)
+ECR = cirq.MatrixGate(ECR_MATRIX, name="ECR")
+
+
+def u3_gate(theta, phi, lam) -> cirq.Gate:
+    """u3(theta, phi, lam) = RZ(phi) RY(theta) RZ(lam) up to phase, as one PhasedXZ (affine in the angles)."""
+    return cirq.PhasedXZGate(
+        axis_phase_exponent=0.5 - lam / sympy.pi if _symbolic(lam) else 0.5 - lam / np.pi,
+        x_exponent=theta / sympy.pi if _symbolic(theta) else theta / np.pi,
+        z_exponent=(phi + lam) / sympy.pi if _symbolic(phi) or _symbolic(lam) else (phi + lam) / np.pi,
+    )
+
+
+def _symbolic(x) -> bool:
+    return isinstance(x, sympy.Basic)
 
 
 GATES: dict[str, GateSpec] = {
@@ -52,8 +72,17 @@ GATES: dict[str, GateSpec] = {
         GateSpec("swap", 2, 0, _fixed(cirq.SWAP), "swap", self_inverse=True),
         GateSpec("ccx", 3, 0, _fixed(cirq.CCX), "ccx", self_inverse=True),
         GateSpec("cswap", 3, 0, _fixed(cirq.CSWAP), "cswap", self_inverse=True),
+        GateSpec("u3", 1, 3, u3_gate, "u3"),
+        # native entanglers of real devices
+        GateSpec("ecr", 2, 0, _fixed(ECR), "ecr", self_inverse=True),
+        GateSpec("sqrt_iswap", 2, 0, _fixed(cirq.SQRT_ISWAP), "sqrt_iswap"),
+        GateSpec("ms", 2, 0, _fixed(cirq.ms(np.pi / 4)), "ms"),  # Mølmer–Sørensen XX(pi/4)
+        GateSpec("zz", 2, 0, _fixed(cirq.ZZPowGate(exponent=0.5, global_shift=-0.5)), "zz"),  # RZZ(pi/2)
     ]
 }
+
+# gates that OpenQASM's standard libraries lack; exporters define them from library gates
+NON_LIBRARY = ("ecr", "sqrt_iswap", "ms", "zz")
 
 ROTATIONS = {spec.rotation_axis: name for name, spec in GATES.items() if spec.rotation_axis}
 

@@ -148,3 +148,20 @@ class Circuit:
 
     def used_symbols(self) -> set[str]:
         return {s for g in self.gates() for a in g.angles for s in a.symbols}
+
+
+def compact(circuit: Circuit) -> tuple[Circuit, dict[int, int]]:
+    """Renumber the qubits a circuit uses to 0..k-1 (in order); returns the circuit and old -> new."""
+    used = sorted({q for op in circuit.ops() for q in op_qubits(op)})
+    remap = {q: i for i, q in enumerate(used)}
+
+    def move(op: Operation) -> Operation:
+        if isinstance(op, Gate):
+            return op.on(tuple(remap[q] for q in op.qubits))
+        if isinstance(op, Measure):
+            return Measure(tuple(remap[q] for q in op.qubits))
+        raise ValueError("compact expects a lowered circuit")
+
+    segments = [Segment(s.name, [move(op) for op in s.ops]) for s in circuit.segments]
+    registers = {k: tuple(remap[q] for q in v if q in remap) for k, v in circuit.registers.items()}
+    return Circuit(len(used), segments, dict(circuit.symbols), registers), remap

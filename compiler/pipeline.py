@@ -1,21 +1,29 @@
-"""Compilation pipeline: logical circuit -> compiled circuit on a target's qubits.
+"""Compilation pipeline: logical circuit -> native, routed, scheduled circuit on a target.
 
-Each pass is a pure function from circuit to circuit (see passes/); the pipeline records the
-time and the gate counts after every pass so users can see where the work goes.
+Passes (each a pure function in passes/): lower -> expand three-qubit gates -> noise-aware
+layout -> routing -> two-qubit native translation -> single-qubit resynthesis -> ASAP schedule.
+The pipeline records the time, two-qubit gate count and depth after every pass.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cirq
+
+from passes.layout import noise_aware_layout
 from passes.lower import lower
-from targets import Target, all_to_all
+from passes.native import expand_three_qubit_gates, translate_two_qubit
+from passes.route import route
+from passes.schedule import Schedule, schedule_asap
+from passes.single_qubit import resynthesize_single_qubit
+from targets import Target, ideal_target
+from targets.noise import esp, plan_moments
 
 from .errors import InputError
 from .hqvit import HQViTConfig, build_attention_circuit
-from .ir import Circuit
+from .ir import Circuit, Gate
 from .metrics import depth, gate_counts
 
 
@@ -29,19 +37,40 @@ class PassRecord:
 
 @dataclass
 class CompiledCircuit:
-    circuit: Circuit  # lowered, on the target's qubit numbering
+    circuit: Circuit  # lowered, native, on the target's qubit numbering
     logical: Circuit  # as built by the frontend (high-level ops kept)
     target: Target
     initial_layout: list[int]  # logical qubit -> physical qubit before the first gate
     final_layout: list[int]  # logical qubit -> physical qubit after the last gate
+    schedule: Schedule
     config: HQViTConfig | None = None
     passes: list[PassRecord] = field(default_factory=list)
     seconds: float = 0.0
+    swaps: int = 0
 
-    def report(self) -> dict:
+    def success_probability(self, scale: float = 1.0) -> dict:
+        moments = [[(g.qubits, g.name == "rz") for g in m] for m in self.schedule.moments]
+        return esp(plan_moments(moments, self.target), self.schedule.measured, self.target, scale)
+
+    def cirq_qubits(self) -> list[cirq.Qid]:
+        return target_qubits(self.target)
+
+    def to_cirq(self, bindings: dict[str, float] | None = None, measurements: bool = True) -> cirq.Circuit:
+        """Moment-structured circuit on the device's qubits, one moment per schedule layer."""
+        from .cirq_export import to_cirq
+
+        qubits = self.cirq_qubits()
+        moments = []
+        for layer in self.schedule.moments:
+            c = to_cirq(Circuit(self.target.num_qubits, [_seg(layer)]), bindings, qubits, measurements=False)
+            moments.append(cirq.Moment(op for m in c for op in m))
+        if measurements and self.schedule.measured:
+            moments.append(cirq.Moment([cirq.measure(*(qubits[q] for q in self.schedule.measured), key="m")]))
+        return cirq.Circuit(moments)
+
+    def report(self, noise_scale: float = 1.0) -> dict:
         counts = gate_counts(self.circuit)
-        logical = lower(self.logical)
-        logical_counts = gate_counts(logical)
+        logical_counts = gate_counts(lower(self.logical))
         out = {
             "logical_qubits": self.logical.num_qubits,
             "physical_qubits": len({q for g in self.circuit.gates() for q in g.qubits}),
@@ -50,13 +79,24 @@ class CompiledCircuit:
             "one_qubit_gates": counts["one_qubit_gates"],
             "multi_qubit_gates": counts["multi_qubit_gates"],
             "cnots_before_mapping": logical_counts["cnots"],
-            "depth": depth(self.circuit),
+            "swaps": self.swaps,
+            "depth": self.schedule.depth(),
             "two_qubit_depth": depth(self.circuit, min_arity=2),
             "initial_layout": list(self.initial_layout),
             "final_layout": list(self.final_layout),
             "passes": [vars(p) for p in self.passes],
             "compile_seconds": round(self.seconds, 6),
         }
+        if not self.target.ideal:
+            s = self.success_probability(noise_scale)
+            out.update(
+                esp=s["esp"],
+                esp_gates=s["esp_gates"],
+                esp_idle=s["esp_idle"],
+                esp_readout=s["esp_readout"],
+                duration_ns=s["duration_ns"],
+                noise_scale=noise_scale,
+            )
         if self.config is not None:
             cfg = self.config
             out.update(
@@ -69,30 +109,60 @@ class CompiledCircuit:
         return out
 
 
-def _run_passes(
-    circuit: Circuit, passes: list[tuple[str, Callable[[Circuit], Circuit]]]
-) -> tuple[Circuit, list[PassRecord]]:
-    records = []
-    for name, fn in passes:
+def _seg(gates: list[Gate]):
+    from .ir import Segment
+
+    return Segment("moment", list(gates))
+
+
+def target_qubits(target: Target) -> list[cirq.Qid]:
+    """The device's cirq qubits in the target's numbering (GridQubits for Google devices)."""
+    labels = target.qubit_labels
+    if labels and all(lb.startswith("q(") for lb in labels):
+        return [cirq.GridQubit(*(int(x) for x in lb[2:-1].split(","))) for lb in labels]
+    return list(cirq.LineQubit.range(target.num_qubits))
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.records: list[PassRecord] = []
+
+    def run(self, name: str, fn, circuit: Circuit) -> Circuit:
         t0 = time.perf_counter()
-        circuit = fn(circuit)
-        dt = time.perf_counter() - t0
-        records.append(PassRecord(name, round(dt, 6), gate_counts(circuit)["two_qubit_gates"], depth(circuit)))
-    return circuit, records
+        out = fn(circuit)
+        c = out[0] if isinstance(out, tuple) else out
+        self.records.append(
+            PassRecord(name, round(time.perf_counter() - t0, 6), gate_counts(c)["two_qubit_gates"], depth(c))
+        )
+        return out
 
 
 def compile_circuit(
     logical: Circuit, target: Target | None = None, config: HQViTConfig | None = None
 ) -> CompiledCircuit:
     t0 = time.perf_counter()
-    target = target or all_to_all(logical.num_qubits, "logical")
-    if logical.num_qubits > target.num_qubits:
-        raise InputError(f"circuit needs {logical.num_qubits} qubits but target {target.name} has {target.num_qubits}")
-    circuit, records = _run_passes(logical, [("lower", lower)])
-    layout = list(range(logical.num_qubits))
-    if circuit.num_qubits != target.num_qubits:
+    target = target or ideal_target(logical.num_qubits)
+    usable = len(target.usable_qubits)
+    if logical.num_qubits > usable:
+        raise InputError(f"circuit needs {logical.num_qubits} qubits but target {target.name} has {usable} usable")
+    rec = _Recorder()
+    circuit = rec.run("lower", lower, logical)
+    swaps = 0
+    if target.ideal:
+        layout = list(range(logical.num_qubits))
+        final = list(layout)
         circuit = Circuit(target.num_qubits, circuit.segments, circuit.symbols, circuit.registers)
-    return CompiledCircuit(circuit, logical, target, layout, list(layout), config, records, time.perf_counter() - t0)
+    else:
+        circuit = rec.run("expand_three_qubit", expand_three_qubit_gates, circuit)
+        layout = rec.run("layout", lambda c: (c, noise_aware_layout(c, target)), circuit)[1]
+        circuit, final = rec.run("route", lambda c: route(c, target, layout), circuit)
+        swaps = sum(g.name == "swap" for g in circuit.gates())
+        circuit = rec.run("native_two_qubit", lambda c: translate_two_qubit(c, target.two_qubit_gate), circuit)
+        circuit = rec.run("native_one_qubit", lambda c: resynthesize_single_qubit(c, target.one_qubit_native), circuit)
+    schedule = rec.run("schedule", lambda c: (c, schedule_asap(c)), circuit)[1]
+    return CompiledCircuit(
+        circuit, logical, target, layout, final, schedule, config, rec.records, time.perf_counter() - t0, swaps
+    )
 
 
 def compile_hqvit(cfg: HQViTConfig, target: Target | None = None) -> CompiledCircuit:

@@ -16,7 +16,7 @@ import cirq
 
 from .angles import Angle
 from .errors import InputError
-from .gates import GATES
+from .gates import GATES, NON_LIBRARY
 from .ir import Circuit, Gate, Measure, Segment
 
 
@@ -34,12 +34,29 @@ def _measure_lines(circuit: Circuit) -> tuple[list[str], int]:
     return [f"measure q[{q}] -> c[{k}];" for k, q in enumerate(measured)], len(measured)
 
 
+def gate_definitions(circuit: Circuit) -> list[str]:
+    """``gate`` blocks for the native gates the standard libraries lack (ECR, sqrt-iSWAP, MS, ZZ),
+    written with cx and u3 from the exact templates in passes.native."""
+    from passes.native import two_qubit_template
+
+    used = sorted({g.name for g in circuit.gates()} & set(NON_LIBRARY))
+    out = []
+    for name in used:
+        body = []
+        for g in two_qubit_template(name, "cx"):
+            args = [_num(a.const) for a in g.angles]
+            params = f"({', '.join(args)})" if args else ""
+            body.append(f"{GATES[g.name].qasm}{params} " + ",".join("ab"[q] for q in g.qubits) + ";")
+        out.append(f"gate {name} a,b {{ {' '.join(body)} }}")
+    return out
+
+
 def to_qasm2(circuit: Circuit, bindings: Mapping[str, float] | None = None) -> str:
     """OpenQASM 2.0 with every angle bound to a number."""
     if not circuit.is_lowered():
         raise ValueError("lower the circuit before exporting it to OpenQASM")
     measure, n_meas = _measure_lines(circuit)
-    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{circuit.num_qubits}];"]
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', *gate_definitions(circuit), f"qreg q[{circuit.num_qubits}];"]
     if n_meas:
         lines.append(f"creg c[{n_meas}];")
     for g in circuit.gates():
@@ -63,7 +80,7 @@ def to_qasm3(circuit: Circuit) -> str:
     if not circuit.is_lowered():
         raise ValueError("lower the circuit before exporting it to OpenQASM")
     measure, n_meas = _measure_lines(circuit)
-    lines = ["OPENQASM 3.0;", 'include "stdgates.inc";']
+    lines = ["OPENQASM 3.0;", 'include "stdgates.inc";', *gate_definitions(circuit)]
     used = circuit.used_symbols()
     for name, kind in circuit.symbols.items():
         if name in used:

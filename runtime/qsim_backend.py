@@ -18,6 +18,7 @@ import numpy as np
 from qsimcirq import qsim
 
 from compiler.angles import AngleTable
+from compiler.gates import ECR_MATRIX
 from compiler.ir import DATA, TRAINABLE, Circuit, Gate
 
 from .resources import check_simulable
@@ -38,7 +39,14 @@ _FIXED = {
     "swap": (qsim.kSWAP, {}),
     "ccx": (qsim.kCCX, {}),
     "cswap": (qsim.kCSwapGate, {}),
+    "sqrt_iswap": (qsim.kISwapPowGate, {"exponent": 0.5, "global_shift": 0.0}),
+    "ms": (qsim.kXXPowGate, {"exponent": 0.5, "global_shift": -0.5}),
+    "zz": (qsim.kZZPowGate, {"exponent": 0.5, "global_shift": -0.5}),
 }
+# gates qsim has no kind for: a fixed matrix (flattened re, im pairs as qsim expects)
+_MATRIX = {"ecr": [v for z in ECR_MATRIX.flat for v in (z.real, z.imag)]}
+# u3(theta, phi, lam) = RZ(phi) RY(theta) RZ(lam): three rotations in time order, angle index in u3
+_U3_PARTS = ((qsim.kZPowGate, 2), (qsim.kYPowGate, 0), (qsim.kZPowGate, 1))
 _ROTATION = {"rx": qsim.kXPowGate, "ry": qsim.kYPowGate, "rz": qsim.kZPowGate}
 
 
@@ -74,6 +82,12 @@ class SegmentProgram:
             if g.name in _ROTATION:
                 self.templates.append((_ROTATION[g.name], qubits, None, len(angles)))
                 angles.append(g.angles[0])
+            elif g.name == "u3":
+                for kind, k in _U3_PARTS:
+                    self.templates.append((kind, qubits, None, len(angles)))
+                    angles.append(g.angles[k])
+            elif g.name in _MATRIX:
+                self.templates.append((None, qubits, _MATRIX[g.name], -1))
             else:
                 kind, params = _FIXED[g.name]
                 self.templates.append((kind, qubits, params, -1))
@@ -84,6 +98,9 @@ class SegmentProgram:
         c = qsim.Circuit()
         c.num_qubits = self.num_qubits
         for time, (kind, qubits, params, slot) in enumerate(self.templates):
+            if kind is None:
+                qsim.add_matrix_gate(time, qubits, params, c)
+                continue
             if slot >= 0:
                 params = {"exponent": float(angle_values[slot]) / math.pi, "global_shift": -0.5}
             qsim.add_gate(kind, time, qubits, params, c)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from compiler.hqvit import HQViTConfig, data_bindings
+from compiler.ir import compact
 from compiler.pipeline import CompiledCircuit, compile_hqvit
 
 from .qsim_backend import QsimExecutor, QsimOptions
@@ -37,9 +38,11 @@ class QsimAttention:
     ):
         self.cfg = cfg
         self.compiled = compiled or compile_hqvit(cfg)
-        circuit = self.compiled.circuit
+        # simulate only the qubits the compiled circuit touches (a device may have 100+)
+        circuit, remap = compact(self.compiled.circuit)
+        final = [remap[p] for p in self.compiled.final_layout]
         self.executor = QsimExecutor(circuit, options)
-        self.readout = Readout(cfg, circuit.registers, self.compiled.final_layout, circuit.num_qubits)
+        self.readout = Readout(cfg, self.compiled.logical.registers, final, circuit.num_qubits)
         if shots is not None and shots < 1:
             raise ValueError(f"shots must be positive, got {shots}")
         self.shots = shots

@@ -1,5 +1,6 @@
-"""Device descriptions: qubits, coupling graph and native gates of a compilation target."""
+"""Device descriptions: qubits, coupling graph, native gates, durations, errors, noise."""
 
-from .target import Target, all_to_all
+from .registry import CATALOGUE, describe, resolve_target
+from .target import Target, ideal_target
 
-__all__ = ["Target", "all_to_all"]
+__all__ = ["CATALOGUE", "Target", "describe", "ideal_target", "resolve_target"]

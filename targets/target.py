@@ -1,33 +1,189 @@
-"""A compilation target: one object holding the qubits, coupling graph and native gate set."""
+"""A compilation target: one object holding everything the compiler knows about a device.
+
+In the spirit of Qiskit's Target: qubits, coupling graph, native gates, durations, per-qubit and
+per-coupler error rates, T1/T2, readout errors and crosstalk. Error rates are average gate
+infidelities (what randomized benchmarking reports); readout error is the average of
+P(1|0) and P(0|1).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from itertools import combinations
 
 import networkx as nx
+import numpy as np
+
+from compiler.errors import InputError
+
+# 1-qubit native sets: "any" means every single-qubit rotation is one physical pulse
+# (Google's PhasedXZ, the ions' arbitrary-axis rotations); IBM's is rz (virtual), sx, x.
+ANY_ONE_QUBIT = ("u3", "rx", "ry", "rz")
+IBM_ONE_QUBIT = ("rz", "sx", "x")
+ENTANGLERS = ("cx", "cz", "ecr", "sqrt_iswap", "ms", "zz")
+ONE_QUBIT_NATIVE_SETS = {"any": ANY_ONE_QUBIT, "ibm": IBM_ONE_QUBIT}
 
 
 @dataclass
 class Target:
     name: str
     num_qubits: int
-    graph: nx.Graph
-    native_gates: tuple[str, ...]
+    couplers: dict[tuple[int, int], float]  # (a, b) with a < b -> two-qubit gate error
+    one_qubit_native: str  # key of ONE_QUBIT_NATIVE_SETS
+    two_qubit_gate: str  # one of ENTANGLERS
+    durations_ns: dict[str, float]  # 'one_qubit', 'two_qubit', 'measure'
+    one_qubit_error: np.ndarray  # (n,)
+    readout_error: np.ndarray  # (n,)
+    t1_us: np.ndarray  # (n,)
+    t2_us: np.ndarray  # (n,)
+    coupler_duration_ns: dict[tuple[int, int], float] = field(default_factory=dict)
+    crosstalk: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    virtual_z: bool = False  # rz is a frame change: no error, no duration
     source: str = ""
-    metadata: dict = field(default_factory=dict)
+    qubit_labels: list[str] | None = None
+    disabled_qubits: frozenset[int] = frozenset()  # in the numbering, never used (dead couplers)
+    ideal: bool = False  # the logical target: no noise, every IR gate native
+
+    def __post_init__(self) -> None:
+        self.couplers = {(min(a, b), max(a, b)): float(e) for (a, b), e in self.couplers.items()}
+        self.disabled_qubits = frozenset(int(q) for q in self.disabled_qubits)
+        for name in ("one_qubit_error", "readout_error", "t1_us", "t2_us"):
+            setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        self.validate()
+        self._graph: nx.Graph | None = None
+
+    # -- structure --------------------------------------------------------------------------
+    @property
+    def edges(self) -> list[tuple[int, int]]:
+        return sorted(self.couplers)
+
+    @property
+    def graph(self) -> nx.Graph:
+        if self._graph is None:
+            g = nx.Graph()
+            g.add_nodes_from(range(self.num_qubits))
+            for (a, b), e in self.couplers.items():
+                g.add_edge(a, b, error=e, weight=-math.log(max(1.0 - e, 1e-12)))
+            self._graph = g
+        return self._graph
+
+    @property
+    def usable_qubits(self) -> list[int]:
+        return [q for q in range(self.num_qubits) if q not in self.disabled_qubits]
+
+    @property
+    def one_qubit_gates(self) -> tuple[str, ...]:
+        return ONE_QUBIT_NATIVE_SETS[self.one_qubit_native]
+
+    @property
+    def native_gates(self) -> tuple[str, ...]:
+        return self.one_qubit_gates + (self.two_qubit_gate,)
 
     @property
     def fully_connected(self) -> bool:
         n = self.num_qubits
-        return self.graph.number_of_edges() == n * (n - 1) // 2
+        return len(self.couplers) == n * (n - 1) // 2
+
+    def coupled(self, a: int, b: int) -> bool:
+        return (min(a, b), max(a, b)) in self.couplers
+
+    def two_qubit_error(self, a: int, b: int) -> float:
+        """The coupler's error, or the median one for a pair the device cannot couple directly."""
+        return self.couplers.get((min(a, b), max(a, b)), self.median_two_qubit_error())
+
+    def two_qubit_duration(self, a: int, b: int) -> float:
+        return self.coupler_duration_ns.get((min(a, b), max(a, b)), self.durations_ns["two_qubit"])
+
+    def median_two_qubit_error(self) -> float:
+        return float(np.median(list(self.couplers.values()))) if self.couplers else 0.0
+
+    def tphi_us(self) -> np.ndarray:
+        """Pure dephasing time: 1/Tphi = 1/T2 - 1/(2 T1); infinite where T2 >= 2 T1 (fit noise)."""
+        rate = 1.0 / self.t2_us - 1.0 / (2.0 * self.t1_us)
+        with np.errstate(divide="ignore"):
+            return np.where(rate > 0, 1.0 / np.where(rate > 0, rate, 1.0), np.inf)
+
+    def median_errors(self) -> dict[str, float]:
+        return {
+            "one_qubit": float(np.median(self.one_qubit_error)),
+            "two_qubit": self.median_two_qubit_error(),
+            "readout": float(np.median(self.readout_error)),
+        }
+
+    # -- validation -------------------------------------------------------------------------
+    def validate(self) -> None:
+        where = f"target {self.name!r}"
+        n = self.num_qubits
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise InputError(f"{where}: field 'num_qubits' must be a positive integer, got {n!r}")
+        for (a, b), e in self.couplers.items():
+            for q in (a, b):
+                if not 0 <= q < n:
+                    raise InputError(f"{where}: field 'couplers' names qubit {q}, outside 0..{n - 1}")
+            if a == b:
+                raise InputError(f"{where}: field 'couplers' couples qubit {a} to itself")
+            if not 0.0 <= e <= 1.0 or math.isnan(e):
+                raise InputError(f"{where}: field 'couplers' error {e} for ({a}, {b}) is outside [0, 1]")
+        for name in ("one_qubit_error", "readout_error"):
+            arr = getattr(self, name)
+            if arr.shape != (n,):
+                raise InputError(f"{where}: field '{name}' has {arr.size} entries for {n} qubits")
+            if np.isnan(arr).any() or (arr < 0).any() or (arr > 1).any():
+                raise InputError(f"{where}: field '{name}' has values outside [0, 1]")
+        for name in ("t1_us", "t2_us"):
+            arr = getattr(self, name)
+            if arr.shape != (n,):
+                raise InputError(f"{where}: field '{name}' has {arr.size} entries for {n} qubits")
+            if np.isnan(arr).any() or (arr <= 0).any():
+                raise InputError(f"{where}: field '{name}' must be positive")
+        if self.one_qubit_native not in ONE_QUBIT_NATIVE_SETS:
+            raise InputError(
+                f"{where}: field 'native_gates.one_qubit' is {self.one_qubit_native!r}; known: "
+                + ", ".join(ONE_QUBIT_NATIVE_SETS)
+            )
+        if self.two_qubit_gate not in ENTANGLERS:
+            raise InputError(
+                f"{where}: field 'native_gates.two_qubit' is {self.two_qubit_gate!r}; known: {', '.join(ENTANGLERS)}"
+            )
+        for key in ("one_qubit", "two_qubit", "measure"):
+            v = self.durations_ns.get(key)
+            if v is None or not v >= 0:
+                raise InputError(f"{where}: field 'durations_ns.{key}' must be a non-negative number, got {v!r}")
+        for q in self.disabled_qubits:
+            if not 0 <= q < n:
+                raise InputError(f"{where}: field 'disabled_qubits' names qubit {q}, outside 0..{n - 1}")
+        usable = [q for q in range(n) if q not in self.disabled_qubits]
+        if not usable:
+            raise InputError(f"{where}: every qubit is disabled")
+        if len(usable) > 1:
+            if not self.couplers:
+                raise InputError(f"{where}: field 'couplers' is empty: the coupling graph has no edges")
+            g = nx.Graph([e for e in self.couplers if not set(e) & self.disabled_qubits])
+            g.add_nodes_from(usable)
+            if not nx.is_connected(g):
+                parts = nx.number_connected_components(g)
+                raise InputError(f"{where}: field 'couplers': the coupling graph is disconnected ({parts} parts)")
+        for pair in self.crosstalk:
+            for edge in pair:
+                if (min(edge), max(edge)) not in self.couplers:
+                    raise InputError(f"{where}: field 'crosstalk' names {tuple(edge)}, which is not a coupler")
 
 
-def all_to_all(n: int, name: str | None = None) -> Target:
-    """Every pair coupled; the IR's full gate set is native (the logical, noiseless target)."""
-    from compiler.gates import GATES
+def ideal_target(n: int, name: str = "logical") -> Target:
+    """The logical device: every pair coupled, every IR gate native, no noise, no time."""
+    from itertools import combinations
 
-    g = nx.Graph()
-    g.add_nodes_from(range(n))
-    g.add_edges_from(combinations(range(n), 2))
-    return Target(name or f"all-to-all:{n}", n, g, tuple(GATES), source="ideal device")
+    return Target(
+        name=name,
+        num_qubits=n,
+        couplers={e: 0.0 for e in combinations(range(n), 2)},
+        one_qubit_native="any",
+        two_qubit_gate="cx",
+        durations_ns={"one_qubit": 0.0, "two_qubit": 0.0, "measure": 0.0},
+        one_qubit_error=np.zeros(n),
+        readout_error=np.zeros(n),
+        t1_us=np.full(n, np.inf),
+        t2_us=np.full(n, np.inf),
+        source="ideal all-to-all device",
+        ideal=True,
+    )

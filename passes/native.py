@@ -1,0 +1,135 @@
+"""Decompose to a target's native gates.
+
+Three-qubit gates expand to CNOTs first (``expand_three_qubit_gates``, before routing). Two-qubit
+gates become the target's entangler plus single-qubit u3 gates (``translate_two_qubit``): the
+templates come from Cirq's exact synthesis (KAK: CZ / CNOT-class entanglers; sqrt-iSWAP
+synthesis) and are checked against the gate's unitary when first built, so a wrong template can
+never be returned. Single-qubit runs are then merged and rewritten in the target's 1-qubit set by
+``passes.single_qubit``. Symbolic angles only ever sit on single-qubit rotations, which these
+passes copy unchanged, so compile-once / bind-many keeps working.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cirq
+import numpy as np
+
+from compiler.angles import Angle
+from compiler.gates import GATES
+from compiler.ir import Circuit, Gate, Segment
+
+CNOT_CLASS = ("cx", "cz", "ecr", "ms", "zz")  # locally equivalent to CNOT: one use per CNOT
+_Q = cirq.LineQubit.range(2)
+
+
+def u3_from_matrix(m: np.ndarray, q: int) -> Gate:
+    before, mid, after = cirq.deconstruct_single_qubit_matrix_into_angles(m)
+    return Gate("u3", (q,), (Angle(mid), Angle(after), Angle(before)))
+
+
+def _unitary(gates: list[Gate], n: int) -> np.ndarray:
+    from compiler.cirq_export import to_cirq
+
+    return to_cirq(Circuit(n, [Segment("t", gates)]), bindings={}, measurements=False).unitary(
+        qubit_order=cirq.LineQubit.range(n)
+    )
+
+
+def _from_cirq(ops, entangler: str) -> list[Gate]:
+    out: list[Gate] = []
+    for op in ops:
+        qs = tuple(q.x for q in op.qubits)
+        if len(qs) == 1:
+            out.append(u3_from_matrix(cirq.unitary(op), qs[0]))
+        elif isinstance(op.gate, cirq.CZPowGate) and op.gate.exponent == 1:
+            out.extend(g.on(tuple(qs[i] for i in g.qubits)) for g in _cz_as(entangler))
+        elif op.gate == cirq.SQRT_ISWAP and entangler == "sqrt_iswap":
+            out.append(Gate("sqrt_iswap", qs))
+        else:
+            raise ValueError(f"unexpected operation {op} in synthesis for {entangler}")
+    return out
+
+
+@functools.cache
+def _cz_as(entangler: str) -> tuple[Gate, ...]:
+    """CZ = (A (x) B) E (C (x) D) for E locally equivalent to CNOT, from the two KAK decompositions."""
+    if entangler == "cz":
+        return (Gate("cz", (0, 1)),)
+    cz, e = cirq.kak_decomposition(cirq.CZ), cirq.kak_decomposition(cirq.unitary(GATES[entangler].to_cirq()))
+    if not np.allclose(cz.interaction_coefficients, e.interaction_coefficients, atol=1e-9):
+        raise ValueError(f"{entangler} is not locally equivalent to CZ")
+    # CZ ~ a . M . b and E ~ c . M . d  =>  CZ ~ (a c^-1) E (d^-1 b)
+    a, b = cz.single_qubit_operations_after, cz.single_qubit_operations_before
+    c, d = e.single_qubit_operations_after, e.single_qubit_operations_before
+    pre = [u3_from_matrix(np.linalg.inv(d[k]) @ b[k], k) for k in (0, 1)]
+    post = [u3_from_matrix(a[k] @ np.linalg.inv(c[k]), k) for k in (0, 1)]
+    return tuple(pre + [Gate(entangler, (0, 1))] + post)
+
+
+@functools.cache
+def two_qubit_template(gate: str, entangler: str) -> tuple[Gate, ...]:
+    """``gate`` on qubits (0, 1) as ``entangler`` + u3 gates, exact up to global phase."""
+    if gate == entangler:
+        return (Gate(gate, (0, 1)),)
+    u = cirq.unitary(GATES[gate].to_cirq())
+    if entangler == "sqrt_iswap":
+        ops = cirq.two_qubit_matrix_to_sqrt_iswap_operations(_Q[0], _Q[1], u)
+    else:
+        ops = cirq.two_qubit_matrix_to_cz_operations(_Q[0], _Q[1], u, allow_partial_czs=False)
+    out = tuple(_from_cirq(ops, entangler))
+    if not cirq.allclose_up_to_global_phase(_unitary(list(out), 2), u, atol=1e-6):  # cirq synthesizes to ~1e-8
+        raise AssertionError(f"synthesis of {gate} into {entangler} is wrong")
+    return out
+
+
+def expand_three_qubit(g: Gate) -> list[Gate]:
+    """Toffoli: the standard 6-CNOT, 7-T circuit; Fredkin = CNOT(b,a) Toffoli(c,a,b) CNOT(b,a)."""
+    if g.name == "ccx":
+        c1, c2, t = g.qubits
+        return [
+            Gate("h", (t,)),
+            Gate("cx", (c2, t)),
+            Gate("tdg", (t,)),
+            Gate("cx", (c1, t)),
+            Gate("t", (t,)),
+            Gate("cx", (c2, t)),
+            Gate("tdg", (t,)),
+            Gate("cx", (c1, t)),
+            Gate("t", (c2,)),
+            Gate("t", (t,)),
+            Gate("h", (t,)),
+            Gate("cx", (c1, c2)),
+            Gate("t", (c1,)),
+            Gate("tdg", (c2,)),
+            Gate("cx", (c1, c2)),
+        ]
+    if g.name == "cswap":
+        c, a, b = g.qubits
+        return [Gate("cx", (b, a)), *expand_three_qubit(Gate("ccx", (c, a, b))), Gate("cx", (b, a))]
+    return [g]
+
+
+def expand_three_qubit_gates(circuit: Circuit) -> Circuit:
+    """Rewrite Toffoli and Fredkin gates as CNOTs and single-qubit gates (before routing)."""
+    return circuit.with_segments(
+        [
+            Segment(s.name, [x for op in s.ops for x in (expand_three_qubit(op) if isinstance(op, Gate) else [op])])
+            for s in circuit.segments
+        ]
+    )
+
+
+def translate_two_qubit(circuit: Circuit, entangler: str) -> Circuit:
+    """Every two-qubit gate becomes ``entangler`` + u3 gates (its template, placed on its qubits)."""
+    segments = []
+    for seg in circuit.segments:
+        ops = []
+        for op in seg.ops:
+            if isinstance(op, Gate) and len(op.qubits) == 2 and op.name != entangler:
+                ops.extend(g.on(tuple(op.qubits[i] for i in g.qubits)) for g in two_qubit_template(op.name, entangler))
+            else:
+                ops.append(op)
+        segments.append(Segment(seg.name, ops))
+    return circuit.with_segments(segments)

@@ -1,0 +1,127 @@
+"""Merge runs of numeric single-qubit gates and rewrite them in the target's 1-qubit gate set.
+
+A run of numeric single-qubit gates on one qubit (between two-qubit gates, symbolic gates or
+segment boundaries) is multiplied into one 2x2 unitary and re-emitted: nothing for the
+identity, one rz for a diagonal, one u3 on targets whose every rotation is one pulse ("any"),
+or rz·sx·rz·sx·rz (fewer when theta is 0, pi/2 or pi) on IBM's (rz, sx, x). Symbolic rotations
+are never merged or resolved: on "any" targets they stay, on IBM rx/ry/u3 are rewritten by fixed
+identities checked in tests/test_native.py. Equality holds up to a global phase.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cirq
+import numpy as np
+
+from compiler.angles import Angle
+from compiler.cirq_export import to_cirq
+from compiler.ir import Circuit, Gate, Segment
+
+_TOL = 1e-10
+PI = math.pi
+
+
+_FIXED: dict[str, np.ndarray] = {}
+
+
+def _rot(axis: str, t: float) -> np.ndarray:
+    c, s = math.cos(t / 2), math.sin(t / 2)
+    if axis == "x":
+        return np.array([[c, -1j * s], [-1j * s, c]])
+    if axis == "y":
+        return np.array([[c, -s], [s, c]], dtype=complex)
+    return np.array([[c - 1j * s, 0], [0, c + 1j * s]])
+
+
+def _matrix(g: Gate) -> np.ndarray:
+    """Unitary of a numeric single-qubit gate (global phase irrelevant)."""
+    if g.name in ("rx", "ry", "rz"):
+        return _rot(g.name[1], g.angles[0].const)
+    if g.name == "u3":
+        theta, phi, lam = (a.const for a in g.angles)
+        return _rot("z", phi) @ _rot("y", theta) @ _rot("z", lam)
+    if g.name not in _FIXED:
+        _FIXED[g.name] = cirq.unitary(
+            to_cirq(Circuit(1, [Segment("g", [g.on((0,))])]), bindings={}, measurements=False)
+        )
+    return _FIXED[g.name]
+
+
+def _near(x: float, y: float) -> bool:
+    return abs(math.remainder(x - y, 2 * PI)) < 1e-9
+
+
+def _rz(theta: float | Angle, q: int) -> list[Gate]:
+    a = Angle.of(theta)
+    if a.is_numeric and _near(a.const, 0.0):
+        return []
+    return [Gate("rz", (q,), (a,))]
+
+
+def numeric_to_native(u: np.ndarray, q: int, native: str) -> list[Gate]:
+    if cirq.allclose_up_to_global_phase(u, np.eye(2), atol=_TOL):
+        return []
+    if abs(u[0, 1]) < _TOL and abs(u[1, 0]) < _TOL:  # diagonal: one rz
+        return _rz(float(np.angle(u[1, 1]) - np.angle(u[0, 0])), q)
+    before, theta, after = cirq.deconstruct_single_qubit_matrix_into_angles(u)  # u = RZ(after) RY(theta) RZ(before)
+    if native == "any":
+        return [Gate("u3", (q,), (Angle(theta), Angle(after), Angle(before)))]
+    # IBM: u3(t, p, l) = rz(p + pi) sx rz(t + pi) sx rz(l), with one-pulse special cases
+    if _near(theta, PI / 2):
+        return _rz(before - PI / 2, q) + [Gate("sx", (q,))] + _rz(after + PI / 2, q)
+    if _near(theta, PI) or _near(theta, -PI):
+        return _rz(before, q) + [Gate("x", (q,))] + _rz(after - PI, q)
+    return _rz(before, q) + [Gate("sx", (q,))] + _rz(theta + PI, q) + [Gate("sx", (q,))] + _rz(after + PI, q)
+
+
+def symbolic_to_native(g: Gate, native: str) -> list[Gate]:
+    if native == "any" or g.name == "rz":
+        return [g]
+    (q,) = g.qubits
+    if g.name == "rx":  # RX(t) = rz(-pi/2) sx rz(-t - pi) sx rz(-pi/2)   (time order)
+        return _rz(-PI / 2, q) + [Gate("sx", (q,))] + _rz(-g.angles[0] - PI, q) + [Gate("sx", (q,))] + _rz(-PI / 2, q)
+    if g.name == "ry":  # RY(t) = sx rz(t - pi) sx rz(-pi)
+        return [Gate("sx", (q,))] + _rz(g.angles[0] - PI, q) + [Gate("sx", (q,)), Gate("rz", (q,), (Angle(-PI),))]
+    if g.name == "u3":  # RZ(phi) RY(theta) RZ(lam)
+        theta, phi, lam = g.angles
+        return _rz(lam, q) + symbolic_to_native(Gate("ry", (q,), (theta,)), native) + _rz(phi, q)
+    raise ValueError(f"no native form for symbolic gate {g.name}")
+
+
+def _is_numeric_1q(op) -> bool:
+    return isinstance(op, Gate) and len(op.qubits) == 1 and all(a.is_numeric for a in op.angles)
+
+
+def _flush(run: list[Gate], q: int, native: str) -> list[Gate]:
+    if not run:
+        return []
+    if len(run) == 1 and native == "any":
+        return list(run)
+    u = np.eye(2)
+    for g in run:
+        u = _matrix(g) @ u
+    return numeric_to_native(u, q, native)
+
+
+def resynthesize_single_qubit(circuit: Circuit, native: str) -> Circuit:
+    """Merge numeric 1-qubit runs and express every 1-qubit gate in ``native`` ('any' or 'ibm')."""
+    segments = []
+    for seg in circuit.segments:
+        out: list = []
+        pending: dict[int, list[Gate]] = {}
+        for op in seg.ops:
+            if _is_numeric_1q(op):
+                pending.setdefault(op.qubits[0], []).append(op)
+                continue
+            for q in op.qubits:
+                out.extend(_flush(pending.pop(q, []), q, native))
+            if isinstance(op, Gate) and len(op.qubits) == 1:
+                out.extend(symbolic_to_native(op, native))
+            else:
+                out.append(op)
+        for q in sorted(pending):
+            out.extend(_flush(pending[q], q, native))
+        segments.append(Segment(seg.name, out))
+    return circuit.with_segments(segments)

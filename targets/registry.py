@@ -1,0 +1,67 @@
+"""Resolve a target name given on the command line to a ``Target``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.errors import InputError
+
+from .generic import KINDS, generic_target
+from .google import GOOGLE, google_target
+from .ibm import load_ibm
+from .ions import ionq_aria, quantinuum_h2
+from .schema import load_target_file
+from .target import Target
+
+IONS = {"ionq-aria": ionq_aria, "quantinuum-h2": quantinuum_h2}
+
+CATALOGUE = [
+    ("line:N", "N qubits in a line, default noise profile (override with @p2=...,t1=...)"),
+    ("ring:N", "N qubits in a ring, default noise profile"),
+    ("grid:RxC", "R x C square grid, default noise profile"),
+    ("heavy-hex:D", "IBM-style heavy-hex lattice of odd distance D, default noise profile"),
+    ("all-to-all:N", "N fully connected qubits, default noise profile"),
+    ("sycamore23", "Google Sycamore 'rainbow' calibration (needs the google extra)"),
+    ("sycamore54", "Google Sycamore 'weber' calibration, 53 working qubits (needs the google extra)"),
+    ("willow105", "Google Willow 'willow_pink' calibration (needs the google extra)"),
+    ("ionq-aria", "IonQ Aria, 25 ions, published averages"),
+    ("quantinuum-h2", "Quantinuum H2, 56 ions, published averages"),
+    ("ibm:CONF.json,PROPS.json", "an IBM backend configuration + properties pair"),
+    ("file:PATH.json", "a target in this project's JSON format (see hqvit targets export)"),
+]
+
+
+def resolve_target(name: str) -> Target:
+    if name.startswith("ibm:"):
+        paths = name[4:].split(",")
+        if len(paths) != 2:
+            raise InputError("ibm targets are named ibm:CONF.json,PROPS.json")
+        return load_ibm(*paths)
+    if name.startswith("file:"):
+        return load_target_file(name[5:])
+    if name in GOOGLE:
+        return google_target(name)
+    if name in IONS:
+        return IONS[name]()
+    if name.partition("@")[0].partition(":")[0] in KINDS:
+        return generic_target(name)
+    raise InputError(f"unknown target {name!r}; see 'hqvit targets list'")
+
+
+def describe(t: Target) -> dict:
+    """The JSON of ``hqvit targets show``; edges are pairs of indices in the target's numbering."""
+    return {
+        "name": t.name,
+        "num_qubits": t.num_qubits,
+        "usable_qubits": len(t.usable_qubits),
+        "disabled_qubits": sorted(t.disabled_qubits),
+        "edges": [list(e) for e in t.edges],
+        "native_gates": list(t.native_gates),
+        "median_errors": t.median_errors(),
+        "t1_us": {"median": float(np.median(t.t1_us)), "min": float(t.t1_us.min())},
+        "t2_us": {"median": float(np.median(t.t2_us)), "min": float(t.t2_us.min())},
+        "durations_ns": dict(t.durations_ns),
+        "virtual_z": t.virtual_z,
+        "crosstalk": [[list(a), list(b)] for a, b in t.crosstalk],
+        "source": t.source,
+    }

@@ -1,0 +1,203 @@
+"""The project's own target file format (``file:PATH.json``), written by ``hqvit targets export``.
+
+    {
+      "format": "hqvit-target", "version": 1,
+      "name": "my-device", "num_qubits": 3, "source": "where the numbers come from",
+      "native_gates": {"one_qubit": "any" | "ibm", "two_qubit": "cx" | "cz" | "ecr" | "sqrt_iswap" | "ms" | "zz"},
+      "durations_ns": {"one_qubit": 35, "two_qubit": 300, "measure": 1000},
+      "virtual_z": false,
+      "qubits": [{"t1_us": 150, "t2_us": 100, "readout_error": 0.01, "one_qubit_error": 0.0003,
+                  "label": "optional name"}, ...],            # one entry per qubit, in order
+      "couplers": [{"qubits": [0, 1], "error": 0.005, "duration_ns": 300}, ...],  # duration optional
+      "crosstalk": [[[0, 1], [1, 2]], ...],                   # optional: couplers that disturb each other
+      "disabled_qubits": []                                   # optional
+    }
+
+Every problem is reported once, naming the field (``qubits[2].t1_us``, ``couplers[5].qubits``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from compiler.errors import InputError
+
+from .target import ENTANGLERS, ONE_QUBIT_NATIVE_SETS, Target
+
+FORMAT, VERSION = "hqvit-target", 1
+_TOP = {
+    "format",
+    "version",
+    "name",
+    "num_qubits",
+    "source",
+    "native_gates",
+    "durations_ns",
+    "virtual_z",
+    "qubits",
+    "couplers",
+    "crosstalk",
+    "disabled_qubits",
+}
+
+
+def target_to_dict(t: Target) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": t.name,
+        "num_qubits": t.num_qubits,
+        "source": t.source,
+        "native_gates": {"one_qubit": t.one_qubit_native, "two_qubit": t.two_qubit_gate},
+        "durations_ns": dict(t.durations_ns),
+        "virtual_z": t.virtual_z,
+        "qubits": [
+            {
+                "t1_us": float(t.t1_us[q]),
+                "t2_us": float(t.t2_us[q]),
+                "readout_error": float(t.readout_error[q]),
+                "one_qubit_error": float(t.one_qubit_error[q]),
+            }
+            | ({"label": t.qubit_labels[q]} if t.qubit_labels else {})
+            for q in range(t.num_qubits)
+        ],
+        "couplers": [
+            {"qubits": list(e), "error": err}
+            | ({"duration_ns": t.coupler_duration_ns[e]} if e in t.coupler_duration_ns else {})
+            for e, err in sorted(t.couplers.items())
+        ],
+        "crosstalk": [[list(a), list(b)] for a, b in t.crosstalk],
+        "disabled_qubits": sorted(t.disabled_qubits),
+    }
+
+
+def _need(obj: dict, key: str, path: str):
+    if not isinstance(obj, dict):
+        raise InputError(f"field '{path}' must be an object")
+    if key not in obj:
+        raise InputError(f"missing field '{path + '.' if path else ''}{key}'")
+    return obj[key]
+
+
+def _number(value, path: str, lo: float | None = None, hi: float | None = None, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise InputError(f"field '{path}' must be a number, got {value!r}")
+    if positive and not value > 0:
+        raise InputError(f"field '{path}' must be positive, got {value}")
+    if lo is not None and not lo <= value <= hi:
+        raise InputError(f"field '{path}' = {value} is outside [{lo}, {hi}]")
+    return float(value)
+
+
+def _qubit(value, path: str, n: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"field '{path}' must be a qubit index, got {value!r}")
+    if not 0 <= value < n:
+        raise InputError(f"field '{path}' = {value} is outside 0..{n - 1}")
+    return value
+
+
+def _pair(value, path: str, n: int) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise InputError(f"field '{path}' must be a pair of qubit indices, got {value!r}")
+    a, b = _qubit(value[0], f"{path}[0]", n), _qubit(value[1], f"{path}[1]", n)
+    if a == b:
+        raise InputError(f"field '{path}' couples qubit {a} to itself")
+    return (min(a, b), max(a, b))
+
+
+def target_from_dict(d: dict) -> Target:
+    if not isinstance(d, dict):
+        raise InputError("a target file must hold one JSON object")
+    unknown = sorted(set(d) - _TOP)
+    if unknown:
+        raise InputError(f"unknown field '{unknown[0]}' (known: {', '.join(sorted(_TOP))})")
+    if d.get("format", FORMAT) != FORMAT or d.get("version", VERSION) != VERSION:
+        raise InputError(f"field 'format'/'version' must be {FORMAT!r} / {VERSION}")
+    name = _need(d, "name", "")
+    n = _need(d, "num_qubits", "")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"field 'num_qubits' must be a positive integer, got {n!r}")
+    gates = _need(d, "native_gates", "")
+    one, two = _need(gates, "one_qubit", "native_gates"), _need(gates, "two_qubit", "native_gates")
+    if one not in ONE_QUBIT_NATIVE_SETS:
+        raise InputError(
+            f"field 'native_gates.one_qubit': unknown gate set {one!r} (known: {', '.join(ONE_QUBIT_NATIVE_SETS)})"
+        )
+    if two not in ENTANGLERS:
+        raise InputError(f"field 'native_gates.two_qubit': unknown gate {two!r} (known: {', '.join(ENTANGLERS)})")
+    dur = _need(d, "durations_ns", "")
+    durations = {
+        k: _number(_need(dur, k, "durations_ns"), f"durations_ns.{k}", 0, math.inf)
+        for k in ("one_qubit", "two_qubit", "measure")
+    }
+    qubits = _need(d, "qubits", "")
+    if not isinstance(qubits, list) or len(qubits) != n:
+        raise InputError(
+            f"field 'qubits' must list {n} qubits, got {len(qubits) if isinstance(qubits, list) else qubits!r}"
+        )
+    cols: dict[str, list[float]] = {"t1_us": [], "t2_us": [], "readout_error": [], "one_qubit_error": []}
+    labels = []
+    for q, entry in enumerate(qubits):
+        for key in ("t1_us", "t2_us"):
+            cols[key].append(_number(_need(entry, key, f"qubits[{q}]"), f"qubits[{q}].{key}", positive=True))
+        for key in ("readout_error", "one_qubit_error"):
+            cols[key].append(_number(_need(entry, key, f"qubits[{q}]"), f"qubits[{q}].{key}", 0.0, 1.0))
+        labels.append(entry.get("label"))
+    couplers, durs = {}, {}
+    raw = _need(d, "couplers", "")
+    if not isinstance(raw, list):
+        raise InputError("field 'couplers' must be a list")
+    for k, c in enumerate(raw):
+        edge = _pair(_need(c, "qubits", f"couplers[{k}]"), f"couplers[{k}].qubits", n)
+        couplers[edge] = _number(_need(c, "error", f"couplers[{k}]"), f"couplers[{k}].error", 0.0, 1.0)
+        if "duration_ns" in c:
+            durs[edge] = _number(c["duration_ns"], f"couplers[{k}].duration_ns", 0, math.inf)
+    crosstalk = []
+    for k, pair in enumerate(d.get("crosstalk", [])):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise InputError(f"field 'crosstalk[{k}]' must be a pair of couplers")
+        crosstalk.append((_pair(pair[0], f"crosstalk[{k}][0]", n), _pair(pair[1], f"crosstalk[{k}][1]", n)))
+    disabled = frozenset(_qubit(q, f"disabled_qubits[{k}]", n) for k, q in enumerate(d.get("disabled_qubits", [])))
+    return Target(
+        name=str(name),
+        num_qubits=n,
+        couplers=couplers,
+        one_qubit_native=one,
+        two_qubit_gate=two,
+        durations_ns=durations,
+        one_qubit_error=cols["one_qubit_error"],
+        readout_error=cols["readout_error"],
+        t1_us=cols["t1_us"],
+        t2_us=cols["t2_us"],
+        coupler_duration_ns=durs,
+        crosstalk=crosstalk,
+        virtual_z=bool(d.get("virtual_z", False)),
+        source=str(d.get("source", "")),
+        qubit_labels=labels if all(isinstance(x, str) for x in labels) else None,
+        disabled_qubits=disabled,
+    )
+
+
+def load_target_file(path: str | Path) -> Target:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except OSError as e:
+        raise InputError(f"cannot read target file {p}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"target file {p} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    try:
+        return target_from_dict(data)
+    except InputError as e:
+        raise InputError(f"target file {p}: {e}") from None
+
+
+def save_target_file(target: Target, path: str | Path) -> None:
+    p = Path(path)
+    try:
+        p.write_text(json.dumps(target_to_dict(target), indent=1) + "\n")
+    except OSError as e:
+        raise InputError(f"cannot write {p}: {e.strerror}") from None
