@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build first, pinned: an unpinned torch pulls several GB of CUDA packages
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,mnist]'
+	$(BIN)/pip install --quiet -e '.[dev,mnist,google]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -89,14 +89,7 @@ class CompiledCircuit:
         }
         if not self.target.ideal:
             s = self.success_probability(noise_scale)
-            out.update(
-                esp=s["esp"],
-                esp_gates=s["esp_gates"],
-                esp_idle=s["esp_idle"],
-                esp_readout=s["esp_readout"],
-                duration_ns=s["duration_ns"],
-                noise_scale=noise_scale,
-            )
+            out.update(s, noise_scale=noise_scale)
         if self.config is not None:
             cfg = self.config
             out.update(

@@ -20,6 +20,7 @@ from compiler.errors import InputError
 from compiler.hqvit import SWAP_TESTS, HQViTConfig, data_bindings, parse_size, tokens_from_images
 
 EXIT_INPUT, EXIT_FAILED, EXIT_INTERNAL = 2, 1, 3
+VERIFY_TOLERANCE = 1e-3  # 1 - |<logical|compiled>| in float32 over thousands of gates stays below ~3e-4
 
 
 def _config(args) -> HQViTConfig:
@@ -69,15 +70,27 @@ def _random_bindings(circuit, cfg: HQViTConfig | None, spec: str) -> dict[str, f
 def cmd_compile(args) -> int:
     from compiler.pipeline import compile_circuit, compile_hqvit
     from compiler.qasm import read_qasm2, to_qasm2, to_qasm3
+    from compiler.verify import verify_compiled
     from passes.lower import lower
+    from targets import resolve_target
 
+    if args.noise_scale < 0:
+        raise InputError(f"--noise-scale must be >= 0, got {args.noise_scale}")
+    target = resolve_target(args.target) if args.target else None
     if args.qasm:
         cfg = None
-        compiled = compile_circuit(read_qasm2(args.qasm))
+        compiled = compile_circuit(read_qasm2(args.qasm), target)
     else:
         cfg = _config(args)
-        compiled = compile_hqvit(cfg)
-    report = compiled.report()
+        compiled = compile_hqvit(cfg, target)
+    report = compiled.report(args.noise_scale)
+    if args.verify:
+        deviation = verify_compiled(compiled, trials=3, seed=0)
+        report.update(verified=deviation < VERIFY_TOLERANCE, verify_deviation=deviation)
+        if not report["verified"]:
+            print(
+                f"hqvit: compiled circuit differs from the logical one (1 - |<a|b>| = {deviation:.3g})", file=sys.stderr
+            )
     bindings = _random_bindings(compiled.circuit, cfg, args.bind) if args.bind else None
     if (args.emit_qasm or args.emit_logical_qasm) and bindings is None and compiled.circuit.symbols:
         raise InputError("OpenQASM 2 has no free parameters: add --bind random:SEED (or use --emit-qasm3)")
@@ -93,6 +106,29 @@ def cmd_compile(args) -> int:
         for p in report["passes"]
     ]
     _emit(report, args.json, human)
+    return EXIT_FAILED if args.verify and not report["verified"] else 0
+
+
+def cmd_targets(args) -> int:
+    from targets import CATALOGUE, describe, resolve_target
+    from targets.schema import save_target_file
+
+    if args.action == "list":
+        result = {"targets": [{"name": n, "description": d} for n, d in CATALOGUE]}
+        _emit(result, args.json, [f"{n:28s} {d}" for n, d in CATALOGUE])
+        return 0
+    if not args.name:
+        raise InputError(f"'hqvit targets {args.action}' needs a target NAME")
+    target = resolve_target(args.name)
+    if args.action == "show":
+        d = describe(target)
+        human = [f"{k:>16}: {v}" for k, v in d.items() if k != "edges"] + [f"{'edges':>16}: {len(d['edges'])}"]
+        _emit(d, args.json, human)
+        return 0
+    if not args.out:
+        raise InputError("'hqvit targets export' needs --out FILE")
+    save_target_file(target, args.out)
+    _emit({"name": target.name, "out": args.out}, args.json, [f"wrote {args.out}"])
     return 0
 
 
@@ -206,7 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--emit-qasm3", metavar="FILE", help="write the compiled circuit as OpenQASM 3 with input parameters"
     )
+    p.add_argument("--target", metavar="NAME", help="device to compile for (see 'hqvit targets list'); default: ideal")
+    p.add_argument(
+        "--noise-scale", type=float, default=1.0, help="multiply the calibrated noise for the ESP (default 1)"
+    )
+    p.add_argument("--verify", action="store_true", help="check the compiled circuit against the logical one")
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("targets", help="list, show or export device targets")
+    p.add_argument("action", choices=("list", "show", "export"))
+    p.add_argument("name", nargs="?", help="target name (show, export)")
+    p.add_argument("--out", metavar="FILE", help="where 'export' writes the target's JSON")
+    p.set_defaults(func=cmd_targets)
 
     p = sub.add_parser("verify", help="compare the compiled circuit on qsim with the closed-form attention")
     _add_circuit_args(p)

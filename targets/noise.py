@@ -13,6 +13,11 @@ Per moment (a moment lasts as long as its slowest operation):
 ``scale`` multiplies every error probability and decoherence rate (noise studies).
 
 ESP = prod(1 - r) * prod(1 - readout) * prod over idle windows exp(-t/T1) exp(-t/Tphi).
+ESP counts every T1 or dephasing window as a total failure, so it is pessimistic where idling
+dominates; ``fidelity_estimate`` weights idle windows by their average-state-fidelity cost
+instead (amplitude damping gamma costs gamma/3, phase damping of coherence exp(-t/Tphi) costs
+about t/(3 Tphi)): exp(-t/(3 T1) - t/(3 Tphi)). Both are reported; tests/test_noise.py compares
+them with qsim trajectories.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ def esp(plans: list[MomentPlan], measured: tuple[int, ...], target: Target, scal
     log_ro = sum(math.log1p(-r) if r < 1 else -math.inf for r in ro)
     return {
         "esp": math.exp(log_gate + log_idle + log_ro),
+        "fidelity_estimate": math.exp(log_gate + log_idle / 3 + log_ro),
         "esp_gates": math.exp(log_gate),
         "esp_idle": math.exp(log_idle),
         "esp_readout": math.exp(log_ro),

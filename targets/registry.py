@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from compiler.errors import InputError
@@ -14,6 +16,8 @@ from .schema import load_target_file
 from .target import Target
 
 IONS = {"ionq-aria": ionq_aria, "quantinuum-h2": quantinuum_h2}
+CALIBRATIONS = Path(__file__).parent / "calibrations"
+IBM_SNAPSHOTS = {"ibm-torino": "torino", "ibm-sherbrooke": "sherbrooke"}
 
 CATALOGUE = [
     ("line:N", "N qubits in a line, default noise profile (override with @p2=...,t1=...)"),
@@ -26,6 +30,8 @@ CATALOGUE = [
     ("willow105", "Google Willow 'willow_pink' calibration (needs the google extra)"),
     ("ionq-aria", "IonQ Aria, 25 ions, published averages"),
     ("quantinuum-h2", "Quantinuum H2, 56 ions, published averages"),
+    ("ibm-torino", "IBM Heron r1 'torino' calibration snapshot, 133 qubits, CZ"),
+    ("ibm-sherbrooke", "IBM Eagle r3 'sherbrooke' calibration snapshot, 127 qubits, ECR"),
     ("ibm:CONF.json,PROPS.json", "an IBM backend configuration + properties pair"),
     ("file:PATH.json", "a target in this project's JSON format (see hqvit targets export)"),
 ]
@@ -39,6 +45,9 @@ def resolve_target(name: str) -> Target:
         return load_ibm(*paths)
     if name.startswith("file:"):
         return load_target_file(name[5:])
+    if name in IBM_SNAPSHOTS:
+        b = IBM_SNAPSHOTS[name]
+        return load_ibm(CALIBRATIONS / f"conf_{b}.json", CALIBRATIONS / f"props_{b}.json")
     if name in GOOGLE:
         return google_target(name)
     if name in IONS:
