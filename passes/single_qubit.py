@@ -97,8 +97,8 @@ def _is_numeric_1q(op) -> bool:
 def _flush(run: list[Gate], q: int, native: str) -> list[Gate]:
     if not run:
         return []
-    if len(run) == 1 and native == "any":
-        return list(run)
+    if len(run) == 1 and native == "any" and run[0].name in ("rx", "ry", "rz", "u3"):
+        return list(run)  # already one native pulse
     u = np.eye(2)
     for g in run:
         u = _matrix(g) @ u

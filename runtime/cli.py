@@ -37,9 +37,21 @@ def _add_circuit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--swap-test", choices=SWAP_TESTS, default="bell", help="swap-test lowering (default bell)")
 
 
+def _json_default(x):
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"{type(x).__name__} is not JSON serializable")
+
+
 def _emit(result: dict, as_json: bool, human: list[str]) -> None:
     if as_json:
-        print(json.dumps(result, default=float))
+        print(json.dumps(result, default=_json_default))
     else:
         print("\n".join(human))
 
@@ -86,7 +98,7 @@ def cmd_compile(args) -> int:
     report = compiled.report(args.noise_scale)
     if args.verify:
         deviation = verify_compiled(compiled, trials=3, seed=0)
-        report.update(verified=deviation < VERIFY_TOLERANCE, verify_deviation=deviation)
+        report.update(verified=bool(deviation < VERIFY_TOLERANCE), verify_deviation=float(deviation))
         if not report["verified"]:
             print(
                 f"hqvit: compiled circuit differs from the logical one (1 - |<a|b>| = {deviation:.3g})", file=sys.stderr

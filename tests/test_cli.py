@@ -125,3 +125,74 @@ def test_bad_files_give_one_error_line(tmp_path, rng):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     assert_one_line_error(run("evaluate", "--checkpoint", str(junk), check=False), "not readable")
+
+
+def test_targets_list_show_export(tmp_path):
+    names = [t["name"] for t in last_json(run("targets", "list", "--json"))["targets"]]
+    for expected in ("line:N", "heavy-hex:D", "sycamore23", "willow105", "ionq-aria", "quantinuum-h2", "ibm-torino"):
+        assert expected in names
+    shown = last_json(run("targets", "show", "grid:2x3", "--json"))
+    for key in (
+        "name",
+        "num_qubits",
+        "edges",
+        "native_gates",
+        "median_errors",
+        "t1_us",
+        "t2_us",
+        "durations_ns",
+        "source",
+    ):
+        assert key in shown
+    assert shown["num_qubits"] == 6 and [0, 1] in shown["edges"]
+    out = tmp_path / "t.json"
+    run("targets", "export", "ibm-sherbrooke", "--out", str(out))
+    again = last_json(run("targets", "show", f"file:{out}", "--json"))
+    assert again["edges"] == last_json(run("targets", "show", "ibm-sherbrooke", "--json"))["edges"]
+
+
+@pytest.mark.parametrize("target", ["heavy-hex:3", "ibm-torino", "quantinuum-h2", "sycamore23"])
+def test_compile_for_a_target_reports_esp_and_duration(target, tmp_path):
+    qasm = tmp_path / "phys.qasm"
+    out = last_json(
+        run("compile", "--target", target, "--verify", "--bind", "random:1", "--emit-qasm", str(qasm), "--json")
+    )
+    assert out["verified"] is True and 0 < out["esp"] < 1 and out["duration_ns"] > 0
+    assert len(out["initial_layout"]) == len(out["final_layout"]) == 12
+    shown = last_json(run("targets", "show", target, "--json"))
+    edges = {tuple(e) for e in shown["edges"]}
+    text = qasm.read_text()
+    assert f"qreg q[{shown['num_qubits']}];" in text  # the target's own numbering
+    import re
+
+    for a, b in re.findall(r"^\w+ q\[(\d+)\],q\[(\d+)\];", text, flags=re.M):
+        assert (min(int(a), int(b)), max(int(a), int(b))) in edges
+
+
+def test_noise_scale_changes_esp():
+    half = last_json(run("compile", "--target", "grid:4x4", "--noise-scale", "0.5", "--json"))
+    full = last_json(run("compile", "--target", "grid:4x4", "--json"))
+    assert half["esp"] > full["esp"] and half["two_qubit_gates"] == full["two_qubit_gates"]
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["compile", "--target", "line:5"], "needs 12 qubits"),
+        (["compile", "--target", "warp:3"], "unknown target"),
+        (["targets", "show"], "needs a target NAME"),
+        (["targets", "show", "file:/nonexistent.json"], "cannot read target file"),
+        (["compile", "--noise-scale", "-1", "--target", "grid:4x4"], "--noise-scale"),
+    ],
+)
+def test_bad_target_input(args, needle):
+    assert_one_line_error(run(*args, check=False), needle)
+
+
+def test_invalid_target_file_is_one_error_line(tmp_path):
+    bad = tmp_path / "t.json"
+    bad.write_text(
+        '{"name": "x", "num_qubits": 2, "native_gates": {"one_qubit": "any", "two_qubit": "cx"}, '
+        '"durations_ns": {"one_qubit": 1, "two_qubit": 1, "measure": 1}, "qubits": [], "couplers": []}'
+    )
+    assert_one_line_error(run("targets", "show", f"file:{bad}", check=False), "field 'qubits'")

@@ -1,0 +1,83 @@
+"""Whole-pipeline equivalence: logical circuits compiled onto every kind of target."""
+
+import numpy as np
+import pytest
+
+from compiler.angles import Angle
+from compiler.hqvit import HQViTConfig
+from compiler.ir import Circuit, Gate, Measure, Segment
+from compiler.pipeline import compile_circuit, compile_hqvit
+from compiler.verify import verify_compiled
+from targets import resolve_target
+from tests.test_executor import random_circuit
+
+TARGETS = [
+    "line:7",
+    "grid:3x3",
+    "heavy-hex:3",
+    "ionq-aria",
+    "quantinuum-h2",
+    "ibm-torino",
+    "ibm-sherbrooke",
+    "grid:3x3@gate=sqrt_iswap",
+    "willow105",
+]
+
+
+def _native_only(cc):
+    t = cc.target
+    for g in cc.circuit.gates():
+        assert g.name in t.native_gates, g
+        if len(g.qubits) == 2:
+            assert t.coupled(*g.qubits), g
+        assert not set(g.qubits) & t.disabled_qubits
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("seed", range(3))
+def test_random_circuits_compile_to_equivalent_native_circuits(target, seed):
+    if target == "willow105":
+        pytest.importorskip("cirq_google")
+    rng = np.random.default_rng(seed)
+    circuit, _ = random_circuit(rng, int(rng.integers(3, 7)), 40, symbolic=True)
+    cc = compile_circuit(circuit, resolve_target(target))
+    _native_only(cc)
+    assert cc.circuit.used_symbols() == circuit.used_symbols()
+    assert verify_compiled(cc, trials=2, seed=seed) < 1e-4
+
+
+@pytest.mark.parametrize("swap_test", ["bell", "cswap"])
+@pytest.mark.parametrize("target", ["heavy-hex:3", "ibm-torino", "ionq-aria"])
+def test_hqvit_compiles_to_equivalent_native_circuits(target, swap_test):
+    cc = compile_hqvit(HQViTConfig((8, 8), (2, 2), layers=1, swap_test=swap_test), resolve_target(target))
+    _native_only(cc)
+    assert verify_compiled(cc, trials=2) < 1e-3
+    report = cc.report()
+    assert 0 < report["esp"] < 1 and report["duration_ns"] > 0
+    assert sorted(report["initial_layout"]) == sorted(set(report["initial_layout"]))
+
+
+def test_segments_survive_compilation():
+    cc = compile_hqvit(HQViTConfig(), resolve_target("grid:4x4"))
+    assert [s.name for s in cc.circuit.segments] == ["encode", "trainable", "readout"]
+    encode = cc.circuit.segment("encode")
+    assert all(s.startswith("x") for g in encode.ops if isinstance(g, Gate) for a in g.angles for s in a.symbols)
+
+
+def test_circuit_wider_than_the_device_is_refused():
+    from compiler.errors import InputError
+
+    with pytest.raises(InputError, match="needs 12 qubits but target line:5 has 5 usable"):
+        compile_hqvit(HQViTConfig(), resolve_target("line:5"))
+
+
+def test_compilation_is_deterministic():
+    a = compile_hqvit(HQViTConfig(), resolve_target("heavy-hex:3"))
+    b = compile_hqvit(HQViTConfig(), resolve_target("heavy-hex:3"))
+    assert a.circuit.segments == b.circuit.segments and a.final_layout == b.final_layout
+
+
+def test_measurements_follow_the_layout():
+    ops = [Gate("h", (0,)), Gate("cx", (0, 3)), Gate("ry", (2,), (Angle(0.4),)), Measure((0, 1, 2, 3))]
+    cc = compile_circuit(Circuit(4, [Segment("main", ops)]), resolve_target("line:4"))
+    assert cc.circuit.measured_qubits() == tuple(cc.final_layout)
