@@ -150,9 +150,9 @@ class Circuit:
         return {s for g in self.gates() for a in g.angles for s in a.symbols}
 
 
-def compact(circuit: Circuit) -> tuple[Circuit, dict[int, int]]:
-    """Renumber the qubits a circuit uses to 0..k-1 (in order); returns the circuit and old -> new."""
-    used = sorted({q for op in circuit.ops() for q in op_qubits(op)})
+def compact(circuit: Circuit, keep: tuple[int, ...] | list[int] = ()) -> tuple[Circuit, dict[int, int]]:
+    """Renumber the qubits a circuit uses (and ``keep``) to 0..k-1 in order; returns it and old -> new."""
+    used = sorted({q for op in circuit.ops() for q in op_qubits(op)} | set(keep))
     remap = {q: i for i, q in enumerate(used)}
 
     def move(op: Operation) -> Operation:

@@ -1,7 +1,14 @@
 """Compilation pipeline: logical circuit -> native, routed, scheduled circuit on a target.
 
-Passes (each a pure function in passes/): lower -> expand three-qubit gates -> noise-aware
-layout -> routing -> two-qubit native translation -> single-qubit resynthesis -> ASAP schedule.
+Presets (``opt``), each a list of pure passes from passes/:
+
+0. lower, expand three-qubit gates, greedy noise-aware layout, greedy shortest-path routing,
+   native translation, single-qubit resynthesis, ASAP schedule.
+1. as 0, plus commutation-aware cancellation / rotation merging before and after routing, and
+   one SABRE routing trial (VF2 layout when the interaction graph embeds without SWAPs).
+2. as 1, with SABRE forward-backward layout from 3 starts and 4 routing trials.
+3. as 2, with 8 starts, 3 refinement rounds and 8 routing trials.
+
 The pipeline records the time, two-qubit gate count and depth after every pass.
 """
 
@@ -12,10 +19,13 @@ from dataclasses import dataclass, field
 
 import cirq
 
+from passes.cancel import cancel_and_merge, expand_swaps
 from passes.layout import noise_aware_layout
 from passes.lower import lower
 from passes.native import expand_three_qubit_gates, translate_two_qubit
 from passes.route import route
+from passes.sabre import CouplingData, sabre_route
+from passes.sabre_layout import sabre_layout, vf2_layout
 from passes.schedule import Schedule, schedule_asap
 from passes.single_qubit import resynthesize_single_qubit
 from targets import Target, ideal_target
@@ -130,33 +140,78 @@ class _Recorder:
         return out
 
 
+PRESETS = {
+    0: {"cancel": False, "layout": "greedy", "router": "greedy", "starts": 0, "iterations": 0, "trials": 0},
+    1: {"cancel": True, "layout": "greedy", "router": "sabre", "starts": 0, "iterations": 0, "trials": 1},
+    2: {"cancel": True, "layout": "sabre", "router": "sabre", "starts": 3, "iterations": 2, "trials": 4},
+    3: {"cancel": True, "layout": "sabre", "router": "sabre", "starts": 8, "iterations": 3, "trials": 8},
+}
+
+
 def compile_circuit(
-    logical: Circuit, target: Target | None = None, config: HQViTConfig | None = None
+    logical: Circuit, target: Target | None = None, config: HQViTConfig | None = None, opt: int = 2, seed: int = 0
 ) -> CompiledCircuit:
     t0 = time.perf_counter()
     target = target or ideal_target(logical.num_qubits)
     usable = len(target.usable_qubits)
     if logical.num_qubits > usable:
         raise InputError(f"circuit needs {logical.num_qubits} qubits but target {target.name} has {usable} usable")
+    if opt not in PRESETS:
+        raise InputError(f"--opt must be one of {sorted(PRESETS)}, got {opt}")
+    p = PRESETS[opt]
     rec = _Recorder()
     circuit = rec.run("lower", lower, logical)
     swaps = 0
     if target.ideal:
         layout = list(range(logical.num_qubits))
         final = list(layout)
+        if p["cancel"]:
+            circuit = rec.run("cancel", cancel_and_merge, circuit)
         circuit = Circuit(target.num_qubits, circuit.segments, circuit.symbols, circuit.registers)
     else:
         circuit = rec.run("expand_three_qubit", expand_three_qubit_gates, circuit)
-        layout = rec.run("layout", lambda c: (c, noise_aware_layout(c, target)), circuit)[1]
-        circuit, final = rec.run("route", lambda c: route(c, target, layout), circuit)
+        if p["cancel"]:
+            circuit = rec.run("cancel", cancel_and_merge, circuit)
+        # on a fully connected device placement only picks the best qubits: no search, no SWAPs
+        search = p["router"] == "sabre" and not target.fully_connected
+        cd = CouplingData(target) if search else None
+        layout = None
+        if search:
+            layout = rec.run("vf2_layout", lambda c: (c, vf2_layout(c, target)), circuit)[1]
+        if layout is None and search and p["layout"] == "sabre":
+            layout = rec.run(
+                "sabre_layout",
+                lambda c: (c, sabre_layout(c, target, cd, p["starts"], p["iterations"], seed)),
+                circuit,
+            )[1]
+        if layout is None:
+            layout = rec.run("layout", lambda c: (c, noise_aware_layout(c, target)), circuit)[1]
+        if search:
+            result = rec.run(
+                "route", lambda c: _as_pair(sabre_route(c, target, layout, p["trials"], seed, cd)), circuit
+            )
+            circuit, final = result
+        else:
+            circuit, final = rec.run("route", lambda c: route(c, target, layout), circuit)
         swaps = sum(g.name == "swap" for g in circuit.gates())
+        if p["cancel"]:
+            circuit = rec.run("expand_swaps", expand_swaps, circuit)
+            circuit = rec.run("cancel_routed", cancel_and_merge, circuit)
         circuit = rec.run("native_two_qubit", lambda c: translate_two_qubit(c, target.two_qubit_gate), circuit)
+        if p["cancel"]:
+            circuit = rec.run("cancel_native", cancel_and_merge, circuit)
         circuit = rec.run("native_one_qubit", lambda c: resynthesize_single_qubit(c, target.one_qubit_native), circuit)
+        if p["cancel"]:
+            circuit = rec.run("cancel_final", cancel_and_merge, circuit)
     schedule = rec.run("schedule", lambda c: (c, schedule_asap(c)), circuit)[1]
     return CompiledCircuit(
         circuit, logical, target, layout, final, schedule, config, rec.records, time.perf_counter() - t0, swaps
     )
 
 
-def compile_hqvit(cfg: HQViTConfig, target: Target | None = None) -> CompiledCircuit:
-    return compile_circuit(build_attention_circuit(cfg), target, cfg)
+def _as_pair(result):
+    return result.circuit, result.final_layout
+
+
+def compile_hqvit(cfg: HQViTConfig, target: Target | None = None, opt: int = 2, seed: int = 0) -> CompiledCircuit:
+    return compile_circuit(build_attention_circuit(cfg), target, cfg, opt, seed)

@@ -34,7 +34,7 @@ def _state(circuit: Circuit, values: dict[str, float]) -> np.ndarray:
 def verify_compiled(compiled, trials: int = 3, seed: int = 0) -> float:
     """Largest 1 - |<logical|compiled>| over ``trials`` random bindings (0 means identical)."""
     logical = _strip(lower(compiled.logical))
-    physical, remap = compact(_strip(compiled.circuit))
+    physical, remap = compact(_strip(compiled.circuit), keep=compiled.final_layout)
     n_log = logical.num_qubits
     if max(n_log, physical.num_qubits) > MAX_QUBITS:
         raise InputError(f"--verify simulates at most {MAX_QUBITS} qubits; this circuit uses {physical.num_qubits}")

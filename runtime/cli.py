@@ -91,10 +91,10 @@ def cmd_compile(args) -> int:
     target = resolve_target(args.target) if args.target else None
     if args.qasm:
         cfg = None
-        compiled = compile_circuit(read_qasm2(args.qasm), target)
+        compiled = compile_circuit(read_qasm2(args.qasm), target, opt=args.opt, seed=args.seed)
     else:
         cfg = _config(args)
-        compiled = compile_hqvit(cfg, target)
+        compiled = compile_hqvit(cfg, target, opt=args.opt, seed=args.seed)
     report = compiled.report(args.noise_scale)
     if args.verify:
         deviation = verify_compiled(compiled, trials=3, seed=0)
@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--noise-scale", type=float, default=1.0, help="multiply the calibrated noise for the ESP (default 1)"
     )
     p.add_argument("--verify", action="store_true", help="check the compiled circuit against the logical one")
+    p.add_argument("--opt", type=int, choices=(0, 1, 2, 3), default=2, help="optimization preset (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for layout and routing trials (default 0)")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("targets", help="list, show or export device targets")

@@ -39,7 +39,7 @@ class QsimAttention:
         self.cfg = cfg
         self.compiled = compiled or compile_hqvit(cfg)
         # simulate only the qubits the compiled circuit touches (a device may have 100+)
-        circuit, remap = compact(self.compiled.circuit)
+        circuit, remap = compact(self.compiled.circuit, keep=self.compiled.final_layout)
         final = [remap[p] for p in self.compiled.final_layout]
         self.executor = QsimExecutor(circuit, options)
         self.readout = Readout(cfg, self.compiled.logical.registers, final, circuit.num_qubits)

@@ -1,0 +1,132 @@
+"""Commutation-aware gate cancellation and rotation merging, on affine symbolic angles.
+
+Each gate is compared with the earlier gates on its qubits, looking back past gates it commutes
+with: inverse pairs cancel (self-inverse gates, s/sdg, t/tdg, sx/sxdg), rotations about the same
+axis on the same qubit merge into one whose angle is the affine sum, and a rotation whose angle
+is a numeric multiple of 2pi disappears (a global phase). Commutation rules used, all exact:
+disjoint qubits; diagonal gates with diagonal gates; Z-type gates with a CNOT's control (and a
+CZ); X-type gates with a CNOT's target; CNOTs sharing only their control or only their target.
+Symbols are never resolved: a symbolic angle is only removed when it cancels identically.
+"""
+
+from __future__ import annotations
+
+import math
+
+from compiler.gates import GATES
+from compiler.ir import Circuit, Gate, Segment
+
+LOOKBACK = 64
+INVERSES = {("s", "sdg"), ("sdg", "s"), ("t", "tdg"), ("tdg", "t"), ("sx", "sxdg"), ("sxdg", "sx")}
+Z_TYPE = {"z", "s", "sdg", "t", "tdg", "rz"}
+X_TYPE = {"x", "sx", "sxdg", "rx"}
+SYMMETRIC = {"cz", "swap", "zz", "ms", "sqrt_iswap"}
+
+
+def _same_support(a: Gate, b: Gate) -> bool:
+    if a.qubits == b.qubits:
+        return True
+    return a.name == b.name and a.name in SYMMETRIC and set(a.qubits) == set(b.qubits)
+
+
+def commutes(a: Gate, b: Gate) -> bool:
+    shared = set(a.qubits) & set(b.qubits)
+    if not shared:
+        return True
+    sa, sb = GATES[a.name], GATES[b.name]
+    if sa.diagonal and sb.diagonal:
+        return True
+    for g, h in ((a, b), (b, a)):
+        if g.name == "cx" and len(h.qubits) == 1:
+            q = h.qubits[0]
+            if q == g.qubits[0] and h.name in Z_TYPE:
+                return True
+            if q == g.qubits[1] and h.name in X_TYPE:
+                return True
+    if a.name == "cx" and b.name == "cx":
+        return (a.qubits[0] == b.qubits[0] and a.qubits[1] != b.qubits[1]) or (
+            a.qubits[1] == b.qubits[1] and a.qubits[0] != b.qubits[0]
+        )
+    if {a.name, b.name} == {"cx", "cz"}:
+        cx, cz = (a, b) if a.name == "cx" else (b, a)
+        return cx.qubits[1] not in cz.qubits
+    return False
+
+
+def _combine(prev: Gate, g: Gate) -> list[Gate] | None:
+    """The replacement for prev·g if they simplify (empty list: they cancel), else None."""
+    if not _same_support(prev, g):
+        return None
+    spec = GATES[g.name]
+    if prev.name == g.name and spec.self_inverse and not spec.num_angles:
+        return []
+    if (prev.name, g.name) in INVERSES:
+        return []
+    if prev.name == g.name and spec.rotation_axis:
+        angle = prev.angles[0] + g.angles[0]
+        if angle.is_numeric and abs(math.remainder(angle.const, 2 * math.pi)) < 1e-12:
+            return []
+        return [Gate(g.name, g.qubits, (angle,))]
+    return None
+
+
+def cancel_and_merge(circuit: Circuit) -> Circuit:
+    segments = []
+    for seg in circuit.segments:
+        out: list = []
+        for op in seg.ops:
+            if not isinstance(op, Gate):
+                out.append(op)
+                continue
+            if op.name in GATES and GATES[op.name].rotation_axis and op.angles[0].is_zero_mod(2 * math.pi):
+                continue
+            placed = False
+            looked = 0
+            for k in range(len(out) - 1, -1, -1):
+                prev = out[k]
+                if prev is None:
+                    continue
+                if not isinstance(prev, Gate):
+                    if set(getattr(prev, "qubits", ())) & set(op.qubits):
+                        break
+                    continue
+                if not set(prev.qubits) & set(op.qubits):
+                    continue
+                looked += 1
+                if looked > LOOKBACK:
+                    break
+                merged = _combine(prev, op)
+                if merged is not None:
+                    out[k] = merged[0] if merged else None
+                    placed = True
+                    break
+                if not commutes(prev, op):
+                    break
+            if not placed:
+                out.append(op)
+        segments.append(Segment(seg.name, [op for op in out if op is not None]))
+    return circuit.with_segments(segments)
+
+
+def expand_swaps(circuit: Circuit) -> Circuit:
+    """SWAP -> three CNOTs, oriented so the outer CNOTs match a neighbouring CNOT on the same pair
+    (which cancellation then removes: CX(a,b) SWAP(a,b) = CX(b,a) CX(a,b))."""
+    segments = []
+    for seg in circuit.segments:
+        ops = list(seg.ops)
+        out = []
+        for i, op in enumerate(ops):
+            if not (isinstance(op, Gate) and op.name == "swap"):
+                out.append(op)
+                continue
+            a, b = op.qubits
+            orient = (a, b)
+            for j in list(range(i + 1, min(len(ops), i + 8))) + list(range(i - 1, max(-1, i - 8), -1)):
+                n = ops[j]
+                if isinstance(n, Gate) and n.name == "cx" and set(n.qubits) == {a, b}:
+                    orient = n.qubits
+                    break
+            c, t = orient
+            out += [Gate("cx", (c, t)), Gate("cx", (t, c)), Gate("cx", (c, t))]
+        segments.append(Segment(seg.name, out))
+    return circuit.with_segments(segments)

@@ -1,0 +1,141 @@
+"""Cancellation / merging and the optimization presets: equivalent, native, symbols kept."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compiler.angles import Angle
+from compiler.gates import GATES
+from compiler.ir import Circuit, Gate, Segment
+from compiler.pipeline import compile_circuit
+from compiler.verify import verify_compiled
+from passes.cancel import cancel_and_merge, expand_swaps
+from targets import resolve_target
+from tests.helpers import equal_up_to_phase, unitary_of
+from tests.test_executor import random_circuit
+
+
+def _c(n, ops):
+    return Circuit(n, [Segment("main", ops)])
+
+
+def test_inverse_pairs_and_rotations():
+    a = Angle.symbol("a")
+    ops = [
+        Gate("cx", (0, 1)),
+        Gate("cx", (0, 1)),
+        Gate("rz", (1,), (a,)),
+        Gate("rz", (1,), (-a,)),
+        Gate("s", (0,)),
+        Gate("sdg", (0,)),
+        Gate("ry", (2,), (a * 2,)),
+        Gate("ry", (2,), (Angle(0.5),)),
+    ]
+    out = cancel_and_merge(_c(3, ops))
+    assert [(g.name, g.qubits) for g in out.gates()] == [("ry", (2,))]
+    assert next(out.gates()).angles[0] == Angle.symbol("a", 2.0) + 0.5
+
+
+def test_cancellation_through_commuting_gates():
+    ops = [
+        Gate("rz", (0,), (Angle(0.3),)),
+        Gate("cx", (0, 1)),
+        Gate("rx", (1,), (Angle(0.2),)),
+        Gate("cx", (0, 2)),
+        Gate("rz", (0,), (Angle(-0.3),)),
+        Gate("rx", (1,), (Angle(-0.2),)),
+    ]
+    out = cancel_and_merge(_c(3, ops))
+    assert [g.name for g in out.gates()] == ["cx", "cx"]
+    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(_c(3, ops), {}))
+
+
+def test_no_cancellation_across_non_commuting_gates():
+    ops = [Gate("h", (0,)), Gate("cx", (0, 1)), Gate("h", (0,))]
+    assert len(list(cancel_and_merge(_c(2, ops)).gates())) == 3
+
+
+def test_swap_next_to_a_cnot_costs_two_cnots():
+    ops = [Gate("cx", (1, 0)), Gate("swap", (0, 1))]
+    out = cancel_and_merge(expand_swaps(_c(2, ops)))
+    assert sum(g.name == "cx" for g in out.gates()) == 2
+    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(_c(2, ops), {}))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_cancel_is_equivalent_on_random_symbolic_circuits(seed):
+    rng = np.random.default_rng(seed)
+    circuit, bindings = random_circuit(rng, 4, 60, symbolic=True)
+    out = cancel_and_merge(circuit)
+    assert out.used_symbols() == circuit.used_symbols()
+    assert [s.name for s in out.segments] == [s.name for s in circuit.segments]
+    assert equal_up_to_phase(unitary_of(out, bindings), unitary_of(circuit, bindings), atol=1e-8)
+
+
+@pytest.mark.parametrize("opt", [0, 1, 2, 3])
+@pytest.mark.parametrize("target", ["line:6", "grid:2x3", "heavy-hex:3", "ibm-torino", "ionq-aria"])
+def test_presets_are_equivalent(opt, target):
+    rng = np.random.default_rng(opt)
+    circuit, _ = random_circuit(rng, 6, 50, symbolic=True)
+    cc = compile_circuit(circuit, resolve_target(target), opt=opt, seed=opt)
+    assert verify_compiled(cc, trials=2) < 1e-4
+    t = cc.target
+    assert all(g.name in t.native_gates for g in cc.circuit.gates())
+    assert all(t.coupled(*g.qubits) for g in cc.circuit.gates() if len(g.qubits) == 2)
+
+
+def test_higher_presets_do_not_add_swaps_on_hqvit():
+    from compiler.hqvit import HQViTConfig, build_attention_circuit
+
+    logical = build_attention_circuit(HQViTConfig())
+    swaps = [compile_circuit(logical, resolve_target("heavy-hex:3"), opt=o).swaps for o in (0, 1, 3)]
+    assert swaps[0] > swaps[1] >= swaps[2]
+
+
+# -- property-based: random circuits over every IR gate, every preset, four kinds of target ----
+NAMES = sorted(GATES)
+PROPERTY_TARGETS = ["line:10", "grid:3x4", "heavy-hex:3", "ibm-torino"]
+
+
+@st.composite
+def circuits(draw):
+    n = draw(st.integers(2, 10))
+    ops, symbols = [], {}
+    for k in range(draw(st.integers(1, 30))):
+        name = draw(st.sampled_from(NAMES))
+        spec = GATES[name]
+        if spec.num_qubits > n:
+            continue
+        qubits = tuple(draw(st.permutations(range(n)))[: spec.num_qubits])
+        angles = []
+        for j in range(spec.num_angles):
+            const = draw(st.floats(-7, 7, allow_nan=False))
+            if draw(st.booleans()):
+                sym = f"p{k}_{j}"
+                symbols[sym] = "trainable"
+                angles.append(Angle.symbol(sym, draw(st.sampled_from([1.0, -1.0, 0.5, 2.0]))) + const)
+            else:
+                angles.append(Angle(const))
+        ops.append(Gate(name, qubits, tuple(angles)))
+    cut = draw(st.integers(0, len(ops)))
+    return Circuit(n, [Segment("encode", ops[:cut]), Segment("rest", ops[cut:])], symbols)
+
+
+def _check(circuit, target, opt):
+    cc = compile_circuit(circuit, resolve_target(target), opt=opt)
+    assert cc.circuit.used_symbols() <= circuit.used_symbols()
+    assert verify_compiled(cc, trials=1) < 1e-4
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(circuits(), st.sampled_from(PROPERTY_TARGETS), st.sampled_from([0, 1, 2, 3]))
+def test_property_random_circuits_compile_equivalently(circuit, target, opt):
+    _check(circuit, target, opt)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(circuits(), st.sampled_from(PROPERTY_TARGETS + ["sycamore23"]), st.sampled_from([0, 1, 2, 3]))
+def test_property_full_run(circuit, target, opt):
+    _check(circuit, target, opt)
