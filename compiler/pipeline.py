@@ -30,6 +30,7 @@ from passes.schedule import Schedule, schedule_asap
 from passes.single_qubit import resynthesize_single_qubit
 from targets import Target, ideal_target
 from targets.noise import esp, plan_moments
+from targets.target import noise_blind
 
 from .errors import InputError
 from .hqvit import HQViTConfig, build_attention_circuit
@@ -149,8 +150,15 @@ PRESETS = {
 
 
 def compile_circuit(
-    logical: Circuit, target: Target | None = None, config: HQViTConfig | None = None, opt: int = 2, seed: int = 0
+    logical: Circuit,
+    target: Target | None = None,
+    config: HQViTConfig | None = None,
+    opt: int = 2,
+    seed: int = 0,
+    noise_aware: bool = True,
 ) -> CompiledCircuit:
+    """``noise_aware=False`` places and routes with every error set to its median (for comparison);
+    the result is still scored on the real calibration."""
     t0 = time.perf_counter()
     target = target or ideal_target(logical.num_qubits)
     usable = len(target.usable_qubits)
@@ -172,25 +180,30 @@ def compile_circuit(
         circuit = rec.run("expand_three_qubit", expand_three_qubit_gates, circuit)
         if p["cancel"]:
             circuit = rec.run("cancel", cancel_and_merge, circuit)
+        real, target = target, (target if noise_aware else noise_blind(target))
         # on a fully connected device placement only picks the best qubits: no search, no SWAPs
         search = p["router"] == "sabre" and not target.fully_connected
         cd = CouplingData(target) if search else None
-        layout = None
+        layout, routed = None, None
         if search:
             layout = rec.run("vf2_layout", lambda c: (c, vf2_layout(c, target)), circuit)[1]
         if layout is None and search and p["layout"] == "sabre":
-            layout = rec.run(
+            layout, routed = rec.run(
                 "sabre_layout",
-                lambda c: (c, sabre_layout(c, target, cd, p["starts"], p["iterations"], seed)),
+                lambda c: (c, *sabre_layout(c, target, cd, p["starts"], p["iterations"], seed, _routed_cost)),
                 circuit,
-            )[1]
+            )[1:]
         if layout is None:
             layout = rec.run("layout", lambda c: (c, noise_aware_layout(c, target)), circuit)[1]
         if search:
-            result = rec.run(
-                "route", lambda c: _as_pair(sabre_route(c, target, layout, p["trials"], seed, cd)), circuit
-            )
-            circuit, final = result
+
+            def best_route(c: Circuit):
+                result = sabre_route(c, target, layout, p["trials"], seed, cd, _routed_cost)
+                if routed is not None and _routed_cost(routed) < _routed_cost(result):
+                    result = routed
+                return result.circuit, result.final_layout
+
+            circuit, final = rec.run("route", best_route, circuit)
         else:
             circuit, final = rec.run("route", lambda c: route(c, target, layout), circuit)
         swaps = sum(g.name == "swap" for g in circuit.gates())
@@ -203,15 +216,24 @@ def compile_circuit(
         circuit = rec.run("native_one_qubit", lambda c: resynthesize_single_qubit(c, target.one_qubit_native), circuit)
         if p["cancel"]:
             circuit = rec.run("cancel_final", cancel_and_merge, circuit)
+        target = real
     schedule = rec.run("schedule", lambda c: (c, schedule_asap(c)), circuit)[1]
     return CompiledCircuit(
         circuit, logical, target, layout, final, schedule, config, rec.records, time.perf_counter() - t0, swaps
     )
 
 
+def _routed_cost(result) -> tuple[int, float]:
+    """Two-qubit gates left once SWAPs are expanded and merged with neighbouring CNOTs."""
+    merged = cancel_and_merge(expand_swaps(result.circuit))
+    return gate_counts(merged)["two_qubit_gates"], result.swap_cost
+
+
 def _as_pair(result):
     return result.circuit, result.final_layout
 
 
-def compile_hqvit(cfg: HQViTConfig, target: Target | None = None, opt: int = 2, seed: int = 0) -> CompiledCircuit:
-    return compile_circuit(build_attention_circuit(cfg), target, cfg, opt, seed)
+def compile_hqvit(
+    cfg: HQViTConfig, target: Target | None = None, opt: int = 2, seed: int = 0, noise_aware: bool = True
+) -> CompiledCircuit:
+    return compile_circuit(build_attention_circuit(cfg), target, cfg, opt, seed, noise_aware)

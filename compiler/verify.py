@@ -14,7 +14,8 @@ from passes.lower import lower
 from .errors import InputError
 from .ir import Circuit, Measure, Segment, compact
 
-MAX_QUBITS = 20
+MAX_QUBITS = 20  # logical qubits, as the CLI promises
+MAX_PHYSICAL = 24  # routing may pass through a few extra physical qubits
 
 
 def _strip(circuit: Circuit) -> Circuit:
@@ -36,8 +37,11 @@ def verify_compiled(compiled, trials: int = 3, seed: int = 0) -> float:
     logical = _strip(lower(compiled.logical))
     physical, remap = compact(_strip(compiled.circuit), keep=compiled.final_layout)
     n_log = logical.num_qubits
-    if max(n_log, physical.num_qubits) > MAX_QUBITS:
-        raise InputError(f"--verify simulates at most {MAX_QUBITS} qubits; this circuit uses {physical.num_qubits}")
+    if n_log > MAX_QUBITS or physical.num_qubits > MAX_PHYSICAL:
+        raise InputError(
+            f"--verify handles at most {MAX_QUBITS} logical / {MAX_PHYSICAL} physical qubits; "
+            f"this circuit has {n_log} / {physical.num_qubits}"
+        )
     positions = [remap[p] for p in compiled.final_layout]
     others = [q for q in range(physical.num_qubits) if q not in positions]
     rng = np.random.default_rng(seed)

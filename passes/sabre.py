@@ -210,9 +210,16 @@ def sabre_route_once(
 
 
 def sabre_route(
-    circuit: Circuit, target: Target, layout: list[int], trials: int = 4, seed: int = 0, cd: CouplingData | None = None
+    circuit: Circuit,
+    target: Target,
+    layout: list[int],
+    trials: int = 4,
+    seed: int = 0,
+    cd: CouplingData | None = None,
+    score=None,
 ) -> RoutingResult:
-    """Best of ``trials`` seeded SABRE runs from the same initial layout."""
+    """Best of ``trials`` seeded SABRE runs from the same initial layout, by ``score`` (default:
+    fewest SWAPs, then lowest SWAP error)."""
     cd = cd or CouplingData(target)
     results = [sabre_route_once(circuit, cd, target.num_qubits, layout, seed * 1000 + t) for t in range(trials)]
-    return min(results, key=lambda r: (r.swaps, r.swap_cost))
+    return min(results, key=score or (lambda r: (r.swaps, r.swap_cost)))

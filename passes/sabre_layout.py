@@ -19,7 +19,7 @@ from compiler.ir import Circuit, Gate, Segment
 from targets import Target
 
 from .layout import interaction_weights, noise_aware_layout
-from .sabre import CouplingData, sabre_route_once
+from .sabre import CouplingData, RoutingResult, sabre_route_once
 
 
 def _skeleton(circuit: Circuit) -> Circuit:
@@ -73,25 +73,37 @@ def _random_region_layout(n: int, target: Target, cd: CouplingData, rng: np.rand
 
 
 def sabre_layout(
-    circuit: Circuit, target: Target, cd: CouplingData, starts: int = 3, iterations: int = 3, seed: int = 0
-) -> list[int]:
+    circuit: Circuit,
+    target: Target,
+    cd: CouplingData,
+    starts: int = 3,
+    iterations: int = 3,
+    seed: int = 0,
+    score=None,
+) -> tuple[list[int], RoutingResult]:
+    """Refine each start forward-backward on the two-qubit skeleton; every iterate is then routed
+    on the full circuit and the best by ``score`` (default: SWAPs, then SWAP error) is kept,
+    returned with that routing (a valid routing of the full circuit from the layout)."""
     skeleton = _skeleton(circuit)
     back = _reversed(skeleton)
     n = circuit.num_qubits
     rng = np.random.default_rng(seed)
+    score = score or (lambda r: (r.swaps, r.swap_cost))
     candidates = [noise_aware_layout(circuit, target)]
     candidates += [_random_region_layout(n, target, cd, rng) for _ in range(max(0, starts - 1))]
-    best, best_key = candidates[0], None
+    iterates = []
     for s, start in enumerate(candidates):
         layout = list(start)
+        iterates.append(list(layout))
         for it in range(iterations):
             fwd = sabre_route_once(skeleton, cd, target.num_qubits, layout, seed * 7919 + s * 31 + it)
-            key = (fwd.swaps, fwd.swap_cost)
-            if best_key is None or key < best_key:
-                best, best_key = list(layout), key
             bwd = sabre_route_once(back, cd, target.num_qubits, fwd.final_layout, seed * 7919 + s * 31 + it + 17)
             layout = bwd.final_layout
-        fwd = sabre_route_once(skeleton, cd, target.num_qubits, layout, seed * 7919 + s * 31 + 99)
-        if (fwd.swaps, fwd.swap_cost) < best_key:
-            best, best_key = list(layout), (fwd.swaps, fwd.swap_cost)
-    return best
+            iterates.append(list(layout))
+    best, best_key, best_route = iterates[0], None, None
+    for k, layout in enumerate(iterates):
+        routed = sabre_route_once(circuit, cd, target.num_qubits, layout, seed * 7919 + k)
+        key = score(routed)
+        if best_key is None or key < best_key:
+            best, best_key, best_route = layout, key, routed
+    return best, best_route

@@ -91,10 +91,12 @@ def cmd_compile(args) -> int:
     target = resolve_target(args.target) if args.target else None
     if args.qasm:
         cfg = None
-        compiled = compile_circuit(read_qasm2(args.qasm), target, opt=args.opt, seed=args.seed)
+        compiled = compile_circuit(
+            read_qasm2(args.qasm), target, opt=args.opt, seed=args.seed, noise_aware=not args.noise_blind
+        )
     else:
         cfg = _config(args)
-        compiled = compile_hqvit(cfg, target, opt=args.opt, seed=args.seed)
+        compiled = compile_hqvit(cfg, target, opt=args.opt, seed=args.seed, noise_aware=not args.noise_blind)
     report = compiled.report(args.noise_scale)
     if args.verify:
         deviation = verify_compiled(compiled, trials=3, seed=0)
@@ -261,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true", help="check the compiled circuit against the logical one")
     p.add_argument("--opt", type=int, choices=(0, 1, 2, 3), default=2, help="optimization preset (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed for layout and routing trials (default 0)")
+    p.add_argument("--noise-blind", action="store_true", help="ignore calibrated errors in layout and routing")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("targets", help="list, show or export device targets")

@@ -187,3 +187,18 @@ def ideal_target(n: int, name: str = "logical") -> Target:
         source="ideal all-to-all device",
         ideal=True,
     )
+
+
+def noise_blind(target: Target) -> Target:
+    """A copy with every error replaced by its median: what a compiler that ignores calibration sees."""
+    from dataclasses import replace
+
+    m = target.median_errors()
+    return replace(
+        target,
+        couplers={e: m["two_qubit"] for e in target.couplers},
+        one_qubit_error=np.full(target.num_qubits, m["one_qubit"]),
+        readout_error=np.full(target.num_qubits, m["readout"]),
+        t1_us=np.full(target.num_qubits, float(np.median(target.t1_us))),
+        t2_us=np.full(target.num_qubits, float(np.median(target.t2_us))),
+    )
