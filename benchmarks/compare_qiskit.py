@@ -59,7 +59,7 @@ def main() -> None:
             qasm = to_qasm2(logical, _random_bindings(logical, cfg, "random:0"))
             qk2, qk_s = qiskit_o3(qasm, target.edges)
             ours2 = cc.report()["two_qubit_gates"]
-            verified = verify_compiled(cc, trials=1) < 1e-3 if cfg.logical_qubits <= 20 else None
+            verified = bool(verify_compiled(cc, trials=1) < 1e-3) if cfg.logical_qubits <= 20 else None
             rows.append(
                 {
                     "circuit": label,

@@ -58,7 +58,8 @@ class CouplingData:
             self.neighbours[a].append(b)
             self.neighbours[b].append(a)
             self.edge_cost[(a, b)] = self.edge_cost[(b, a)] = cost
-        finite = np.where(np.isfinite(w), w, 0.0)
+        self.cost_matrix = np.where(np.isfinite(w), w, 0.0)
+        finite = self.cost_matrix
         self.dist = shortest_path(finite, directed=False, unweighted=False)
         self.hops = shortest_path(finite, directed=False, unweighted=True)
         self.next_hop = None
@@ -84,6 +85,8 @@ def _route_segment(ops, l2p, p2l, cd: CouplingData, rng: np.random.Generator, ou
     front = [i for i, d in enumerate(indeg) if d == 0]
     decay = np.ones(len(cd.neighbours))
     swaps, swap_cost, since_progress, swaps_since_reset = 0, 0.0, 0, 0
+    extended_for: tuple | None = None
+    extended: list[int] = []
     while front:
         executed = True
         while executed:
@@ -121,20 +124,17 @@ def _route_segment(ops, l2p, p2l, cd: CouplingData, rng: np.random.Generator, ou
                 swap_cost += cd.edge_cost[(u, v)]
             since_progress = 0
             continue
-        extended = _extended(front, succ, indeg, ops, EXTENDED_SIZE)
+        key = tuple(front)
+        if key != extended_for:  # the look-ahead set only changes when the front does
+            extended, extended_for = _extended(front, succ, indeg, ops, EXTENDED_SIZE), key
         ext_pairs = [(l2p[ops[i].qubits[0]], l2p[ops[i].qubits[1]]) for i in extended]
         front_phys = {p for ab in pairs for p in ab}
-        candidates = {(min(p, q), max(p, q)) for p in front_phys for q in cd.neighbours[p]}
-        best, best_score = [], np.inf
-        for u, v in sorted(candidates):
-            score = (
-                _score(pairs, ext_pairs, u, v, cd) * max(decay[u], decay[v]) + SWAP_ERROR_WEIGHT * cd.edge_cost[(u, v)]
-            )
-            if score < best_score - 1e-12:
-                best, best_score = [(u, v)], score
-            elif abs(score - best_score) <= 1e-12:
-                best.append((u, v))
-        u, v = best[int(rng.integers(len(best)))]
+        candidates = np.array(sorted({(min(p, q), max(p, q)) for p in front_phys for q in cd.neighbours[p]}))
+        scores = _scores(np.array(pairs), np.array(ext_pairs, dtype=int).reshape(-1, 2), candidates, cd)
+        scores = scores * np.maximum(decay[candidates[:, 0]], decay[candidates[:, 1]])
+        scores = scores + SWAP_ERROR_WEIGHT * cd.cost_matrix[candidates[:, 0], candidates[:, 1]]
+        best = np.flatnonzero(scores <= scores.min() + 1e-12)
+        u, v = (int(x) for x in candidates[best[int(rng.integers(len(best)))]])
         _apply_swap(u, v, l2p, p2l, out)
         swaps += 1
         swap_cost += cd.edge_cost[(u, v)]
@@ -148,15 +148,20 @@ def _route_segment(ops, l2p, p2l, cd: CouplingData, rng: np.random.Generator, ou
     return swaps, swap_cost
 
 
-def _score(pairs, ext_pairs, u, v, cd: CouplingData) -> float:
-    def moved(p: int) -> int:
-        return v if p == u else u if p == v else p
+def _scores(pairs: np.ndarray, ext_pairs: np.ndarray, cand: np.ndarray, cd: CouplingData) -> np.ndarray:
+    """For every candidate SWAP (u, v): mean distance of the front pairs after it, plus the
+    weighted mean over the look-ahead pairs. Vectorized over candidates x pairs."""
+    u, v = cand[:, :1], cand[:, 1:]
 
-    d = cd.dist
-    h = sum(d[moved(a), moved(b)] for a, b in pairs) / len(pairs)
-    if ext_pairs:
-        h += EXTENDED_WEIGHT * sum(d[moved(a), moved(b)] for a, b in ext_pairs) / len(ext_pairs)
-    return h
+    def mean_after(pp: np.ndarray) -> np.ndarray:
+        if len(pp) == 0:
+            return np.zeros(len(cand))
+        a, b = pp[None, :, 0], pp[None, :, 1]
+        a2 = np.where(a == u, v, np.where(a == v, u, a))
+        b2 = np.where(b == u, v, np.where(b == v, u, b))
+        return cd.dist[a2, b2].mean(axis=1)
+
+    return mean_after(pairs) + EXTENDED_WEIGHT * mean_after(ext_pairs)
 
 
 def _extended(front, succ, indeg, ops, size) -> list[int]:
