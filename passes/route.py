@@ -17,6 +17,16 @@ from compiler.ir import Circuit, Gate, Measure, Segment
 from targets import Target
 
 
+def apply_swap(u: int, v: int, l2p: list[int], p2l: dict[int, int], out: list) -> None:
+    """Emit SWAP(u, v) and update both directions of the layout."""
+    out.append(Gate("swap", (u, v)))
+    lu, lv = p2l.pop(u, None), p2l.pop(v, None)
+    if lu is not None:
+        l2p[lu], p2l[v] = v, lu
+    if lv is not None:
+        l2p[lv], p2l[u] = u, lv
+
+
 def route(circuit: Circuit, target: Target, initial_layout: list[int]) -> tuple[Circuit, list[int]]:
     l2p = list(initial_layout)
     p2l = {p: q for q, p in enumerate(l2p)}
@@ -44,12 +54,7 @@ def route(circuit: Circuit, target: Target, initial_layout: list[int]) -> tuple[
                 if not target.coupled(a, b):
                     hops = path(a, b)
                     for u, v in zip(hops[:-2], hops[1:-1], strict=True):
-                        out.append(Gate("swap", (u, v)))
-                        lu, lv = p2l.pop(u, None), p2l.pop(v, None)
-                        if lu is not None:
-                            l2p[lu], p2l[v] = v, lu
-                        if lv is not None:
-                            l2p[lv], p2l[u] = u, lv
+                        apply_swap(u, v, l2p, p2l, out)
             out.append(op.on(tuple(l2p[q] for q in op.qubits)))
         segments.append(Segment(seg.name, out))
     routed = Circuit(target.num_qubits, segments, dict(circuit.symbols), {})

@@ -24,6 +24,8 @@ from scipy.sparse.csgraph import shortest_path
 from compiler.ir import Circuit, Gate, Measure, Segment
 from targets import Target
 
+from .route import apply_swap
+
 EXTENDED_SIZE = 20
 EXTENDED_WEIGHT = 0.5
 DECAY_STEP = 0.001
@@ -119,7 +121,7 @@ def _route_segment(ops, l2p, p2l, cd: CouplingData, rng: np.random.Generator, ou
             a, b = min(pairs, key=lambda ab: cd.hops[ab])
             path = _path(cd, a, b)
             for u, v in zip(path[:-2], path[1:-1], strict=True):
-                _apply_swap(u, v, l2p, p2l, out)
+                apply_swap(u, v, l2p, p2l, out)
                 swaps += 1
                 swap_cost += cd.edge_cost[(u, v)]
             since_progress = 0
@@ -135,7 +137,7 @@ def _route_segment(ops, l2p, p2l, cd: CouplingData, rng: np.random.Generator, ou
         scores = scores + SWAP_ERROR_WEIGHT * cd.cost_matrix[candidates[:, 0], candidates[:, 1]]
         best = np.flatnonzero(scores <= scores.min() + 1e-12)
         u, v = (int(x) for x in candidates[best[int(rng.integers(len(best)))]])
-        _apply_swap(u, v, l2p, p2l, out)
+        apply_swap(u, v, l2p, p2l, out)
         swaps += 1
         swap_cost += cd.edge_cost[(u, v)]
         since_progress += 1
@@ -188,15 +190,6 @@ def _path(cd: CouplingData, a: int, b: int) -> list[int]:
         cur = path[-1]
         path.append(min(cd.neighbours[cur], key=lambda n: (cd.hops[n, b], n)))
     return path
-
-
-def _apply_swap(u: int, v: int, l2p: list[int], p2l: dict[int, int], out: list) -> None:
-    out.append(Gate("swap", (u, v)))
-    lu, lv = p2l.pop(u, None), p2l.pop(v, None)
-    if lu is not None:
-        l2p[lu], p2l[v] = v, lu
-    if lv is not None:
-        l2p[lv], p2l[u] = u, lv
 
 
 def sabre_route_once(

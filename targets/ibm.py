@@ -20,15 +20,17 @@ from .target import Target
 _TIME_UNITS = {"s": 1e6, "ms": 1e3, "us": 1.0, "µs": 1.0, "ns": 1e-3}  # -> µs
 
 
-def _read(path: Path) -> dict:
+def read_json(path: Path, what: str = "") -> dict:
+    """A JSON object from ``path``, or one InputError saying why not."""
+    label = f"{what} {path}".strip()
     try:
         data = json.loads(path.read_text())
     except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
+        raise InputError(f"cannot read {label}: {e.strerror}") from None
     except json.JSONDecodeError as e:
-        raise InputError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}") from None
+        raise InputError(f"{label} is not valid JSON: {e.msg} at line {e.lineno}") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object")
+        raise InputError(f"{label}: expected a JSON object")
     return data
 
 
@@ -59,7 +61,7 @@ def _us(value: tuple[float, str], where: str) -> float:
 
 def load_ibm(conf_path: str | Path, props_path: str | Path) -> Target:
     conf_path, props_path = Path(conf_path), Path(props_path)
-    conf, props = _read(conf_path), _read(props_path)
+    conf, props = read_json(conf_path), read_json(props_path)
     n = _field(conf, "n_qubits", str(conf_path))
     if not isinstance(n, int) or n < 1:
         raise InputError(f"{conf_path}: field 'n_qubits' must be a positive integer")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from compiler.errors import InputError
 
+from .ibm import read_json
 from .target import ENTANGLERS, ONE_QUBIT_NATIVE_SETS, Target
 
 FORMAT, VERSION = "hqvit-target", 1
@@ -183,12 +184,7 @@ def target_from_dict(d: dict) -> Target:
 
 def load_target_file(path: str | Path) -> Target:
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except OSError as e:
-        raise InputError(f"cannot read target file {p}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"target file {p} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    data = read_json(p, "target file")
     try:
         return target_from_dict(data)
     except InputError as e:
