@@ -26,7 +26,7 @@ from passes.native import expand_three_qubit_gates, translate_two_qubit
 from passes.route import route
 from passes.sabre import CouplingData, sabre_route
 from passes.sabre_layout import sabre_layout, vf2_layout
-from passes.schedule import Schedule, schedule_asap
+from passes.schedule import Schedule, schedule_alap, schedule_asap, serialize_crosstalk
 from passes.single_qubit import resynthesize_single_qubit
 from targets import Target, ideal_target
 from targets.noise import esp, plan_moments
@@ -217,7 +217,10 @@ def compile_circuit(
         if p["cancel"]:
             circuit = rec.run("cancel_final", cancel_and_merge, circuit)
         target = real
-    schedule = rec.run("schedule", lambda c: (c, schedule_asap(c)), circuit)[1]
+    # ALAP (opt >= 1) keeps qubits in |0> until they are needed; crosstalking couplers never
+    # run in the same moment
+    scheduler = schedule_alap if PRESETS[opt]["cancel"] else schedule_asap
+    schedule = rec.run("schedule", lambda c: (c, serialize_crosstalk(scheduler(c), target)), circuit)[1]
     return CompiledCircuit(
         circuit, logical, target, layout, final, schedule, config, rec.records, time.perf_counter() - t0, swaps
     )

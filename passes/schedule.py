@@ -45,3 +45,48 @@ def gate_duration(target: Target, name: str, qubits: tuple[int, ...]) -> float:
         return target.two_qubit_duration(*qubits)
     # a three-qubit gate on a device that has none: the time of its 8-CNOT expansion
     return 8 * target.durations_ns["two_qubit"]
+
+
+def schedule_alap(circuit: Circuit) -> Schedule:
+    """As late as possible: ASAP layering of the reversed circuit, read backwards. A qubit's first
+    gate moves as late as its dependencies allow, so it spends less time exposed to decoherence
+    (a qubit still in |0> neither relaxes nor dephases)."""
+    gates = list(circuit.gates())
+    level = [0] * circuit.num_qubits
+    rev_levels = []
+    for g in reversed(gates):
+        d = max(level[q] for q in g.qubits)
+        rev_levels.append(d)
+        for q in g.qubits:
+            level[q] = d + 1
+    depth = max(level, default=0)
+    moments: list[list[Gate]] = [[] for _ in range(depth)]
+    for g, d in zip(reversed(gates), rev_levels, strict=True):
+        moments[depth - 1 - d].append(g)
+    for m in moments:
+        m.reverse()  # keep program order inside a moment (cosmetic: its gates are disjoint)
+    return Schedule(moments, circuit.measured_qubits(), circuit.num_qubits)
+
+
+def serialize_crosstalk(schedule: Schedule, target: Target) -> Schedule:
+    """Move a two-qubit gate to a new moment of its own when it shares a moment with a gate on a
+    coupler the target declares as crosstalking with its own. Order on every qubit is kept: the
+    moved gate goes to a moment inserted right after, before anything that followed it."""
+    if not target.crosstalk:
+        return schedule
+    bad = {frozenset((tuple(sorted(a)), tuple(sorted(b)))) for a, b in target.crosstalk}
+    out: list[list[Gate]] = []
+    queue = [list(m) for m in schedule.moments]
+    while queue:
+        moment = queue.pop(0)
+        kept, moved = [], []
+        for g in moment:
+            edge = tuple(sorted(g.qubits))
+            clash = len(g.qubits) == 2 and any(
+                len(k.qubits) == 2 and frozenset((edge, tuple(sorted(k.qubits)))) in bad for k in kept
+            )
+            (moved if clash else kept).append(g)
+        out.append(kept)
+        if moved:
+            queue.insert(0, moved)
+    return Schedule(out, schedule.measured, schedule.num_qubits)
