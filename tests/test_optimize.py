@@ -139,3 +139,15 @@ def test_property_random_circuits_compile_equivalently(circuit, target, opt):
 @given(circuits(), st.sampled_from(PROPERTY_TARGETS + ["sycamore23"]), st.sampled_from([0, 1, 2, 3]))
 def test_property_full_run(circuit, target, opt):
     _check(circuit, target, opt)
+
+
+@pytest.mark.parametrize("target", ["ibm-torino", "ibm-sherbrooke"])
+def test_opt3_is_never_worse_than_noise_blind_in_calibrated_esp(target):
+    from compiler.hqvit import HQViTConfig
+    from compiler.pipeline import compile_hqvit
+
+    t = resolve_target(target)
+    aware = compile_hqvit(HQViTConfig(), t, opt=3)
+    blind = compile_hqvit(HQViTConfig(), t, opt=3, noise_aware=False)
+    assert aware.success_probability()["esp"] >= blind.success_probability()["esp"]
+    assert verify_compiled(aware, trials=1) < 1e-3
