@@ -79,7 +79,7 @@ def to_qasm3(circuit: Circuit) -> str:
     """OpenQASM 3 with every used symbol declared as ``input float[64]``."""
     if not circuit.is_lowered():
         raise ValueError("lower the circuit before exporting it to OpenQASM")
-    measure, n_meas = _measure_lines(circuit)
+    _, n_meas = _measure_lines(circuit)
     lines = ["OPENQASM 3.0;", 'include "stdgates.inc";', *gate_definitions(circuit)]
     used = circuit.used_symbols()
     for name, kind in circuit.symbols.items():
