@@ -16,6 +16,7 @@ Several seeded trials run; the one with fewest SWAPs (ties: lowest total SWAP er
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,10 +169,10 @@ def _scores(pairs: np.ndarray, ext_pairs: np.ndarray, cand: np.ndarray, cd: Coup
 
 def _extended(front, succ, indeg, ops, size) -> list[int]:
     """The next two-qubit gates after the front layer (breadth-first), for look-ahead."""
-    out, seen, queue = [], set(front), list(front)
-    remaining = dict()
+    out, seen, queue = [], set(front), deque(front)
+    remaining: dict[int, int] = {}
     while queue and len(out) < size:
-        i = queue.pop(0)
+        i = queue.popleft()
         for j in succ[i]:
             if j in seen:
                 continue
