@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 import cirq
+import numpy as np
 
 from passes.cancel import cancel_and_merge, expand_swaps
 from passes.layout import noise_aware_layout
@@ -164,7 +165,13 @@ def compile_circuit(
     outweighs what they save."""
     t0 = time.perf_counter()
     best = _compile(logical, target, config, opt, seed, noise_aware)
-    if opt == 3 and noise_aware and not best.target.ideal and not best.target.fully_connected:
+    if (
+        opt == 3
+        and noise_aware
+        and not best.target.ideal
+        and not best.target.fully_connected
+        and not _uniform(best.target)
+    ):
         other = _compile(logical, target, config, opt, seed, False)
         if other.success_probability()["esp"] > best.success_probability()["esp"]:
             best = other
@@ -173,6 +180,17 @@ def compile_circuit(
         )
     best.seconds = time.perf_counter() - t0
     return best
+
+
+def _uniform(target: Target) -> bool:
+    """True when every error is the same: the noise-blind compile would repeat the noise-aware one."""
+    return (
+        len(set(target.couplers.values())) <= 1
+        and np.ptp(target.one_qubit_error) == 0
+        and np.ptp(target.readout_error) == 0
+        and np.ptp(target.t1_us) == 0
+        and np.ptp(target.t2_us) == 0
+    )
 
 
 def _compile(
