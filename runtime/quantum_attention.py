@@ -74,23 +74,35 @@ class QsimAttention:
         ex = self.executor
         return ex.suffix.table.bind(ex.symbol_vector(data[None, :], params))  # (H, n_suffix)
 
-    def forward(self, data: np.ndarray, params: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """data (B, n_data), params (H, n_trainable), valid (B, T) -> S (B, H, T, T), mask (B, T)."""
+    def forward(
+        self, data: np.ndarray, params: np.ndarray, valid: np.ndarray, states: list | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """data (B, n_data), params (H, n_trainable), valid (B, T) -> S (B, H, T, T), mask (B, T).
+        If ``states`` is a list, each image's encoded state is appended to it (for ``vjp``)."""
         ex = self.executor
         b, h, t = data.shape[0], params.shape[0], self.cfg.tokens
         s_out = np.zeros((b, h, t, t))
         mask_out = np.zeros((b, t), dtype=bool)
         for i in range(b):
             state = ex.prefix_state(ex.prefix.table.bind(ex.symbol_vector(data[i], params[0])))
+            if states is not None:
+                states.append(state)
             s, m = self._scores(ex.suffix_probabilities(state, self._suffix_angles(data[i], params)), valid[i])
             s_out[i] = s
             mask_out[i] = m.all(axis=0)
         return s_out, mask_out
 
     def vjp(
-        self, data: np.ndarray, params: np.ndarray, valid: np.ndarray, grad_s: np.ndarray, need_data: bool
+        self,
+        data: np.ndarray,
+        params: np.ndarray,
+        valid: np.ndarray,
+        grad_s: np.ndarray,
+        need_data: bool,
+        states: list | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """grad_s (B, H, T, T) -> (dL/dparams (H, n_trainable), dL/ddata (B, n_data) or None)."""
+        """grad_s (B, H, T, T) -> (dL/dparams (H, n_trainable), dL/ddata (B, n_data) or None).
+        ``states``: the encoded states ``forward`` kept, so they are not simulated again."""
         ex = self.executor
         b, h = data.shape[0], params.shape[0]
         slots = self.suffix_slots
@@ -98,7 +110,7 @@ class QsimAttention:
         g_data = np.zeros_like(data, dtype=np.float64) if need_data else None
         for i in range(b):
             base_prefix = ex.prefix.table.bind(ex.symbol_vector(data[i], params[0]))
-            state = ex.prefix_state(base_prefix)
+            state = states[i] if states is not None else ex.prefix_state(base_prefix)
             base = self._suffix_angles(data[i], params)  # (H, n_suffix)
             # (H, 2, G, n_suffix): every head's angles with one slot shifted up / down
             shifted = np.repeat(base[:, None, None, :], 2, axis=1).repeat(len(slots), axis=2)
@@ -111,16 +123,16 @@ class QsimAttention:
             contrib = np.einsum("hgij,hij->hg", d_slot, grad_s[i])
             g_params += contrib @ self.suffix_coeff[slots]
             if need_data:
-                g_data[i] = self._data_vjp(base_prefix, base, valid[i], grad_s[i])
+                g_data[i] = self._data_vjp(base_prefix, state, base, valid[i], grad_s[i])
         return g_params, g_data
 
     def _data_vjp(
-        self, base_prefix: np.ndarray, suffix: np.ndarray, valid: np.ndarray, grad_s: np.ndarray
+        self, base_prefix: np.ndarray, state: np.ndarray, suffix: np.ndarray, valid: np.ndarray, grad_s: np.ndarray
     ) -> np.ndarray:
         """Data angles change P0 + P1 = p_i p_j too, so S = (P0 - P1) / (P0 + P1) is not an
         expectation value: shift P0 and P1 (which are), then apply the quotient rule."""
         ex = self.executor
-        joint = self._joint(ex.suffix_probabilities(ex.prefix_state(base_prefix), suffix))
+        joint = self._joint(ex.suffix_probabilities(state, suffix))
         s, mask = attention_from_joint(joint, valid)  # (H, T, T)
         total = joint[:, 0] + joint[:, 1]
         pair = mask[:, :, None] & mask[:, None, :] & (total > 0)
@@ -141,9 +153,11 @@ class QsimAttention:
 class _QsimAttentionFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, data, params, valid, backend: QsimAttention):
-        s, mask = backend.forward(data.detach().numpy(), params.detach().double().numpy(), valid.numpy())
+        # keep each image's encoded state for backward only when a gradient will be asked for
+        states = [] if any(ctx.needs_input_grad[:2]) else None
+        s, mask = backend.forward(data.detach().numpy(), params.detach().double().numpy(), valid.numpy(), states)
         ctx.save_for_backward(data, params, valid)
-        ctx.backend = backend
+        ctx.backend, ctx.states = backend, states
         mask_t = torch.from_numpy(mask)
         ctx.mark_non_differentiable(mask_t)
         return torch.from_numpy(s), mask_t
@@ -153,8 +167,14 @@ class _QsimAttentionFn(torch.autograd.Function):
         data, params, valid = ctx.saved_tensors
         need_data = ctx.needs_input_grad[0]
         g_params, g_data = ctx.backend.vjp(
-            data.detach().numpy(), params.detach().double().numpy(), valid.numpy(), grad_s.numpy(), need_data
+            data.detach().numpy(),
+            params.detach().double().numpy(),
+            valid.numpy(),
+            grad_s.numpy(),
+            need_data,
+            ctx.states,
         )
+        ctx.states = None
         g_data_t = torch.from_numpy(g_data).to(data.dtype) if g_data is not None else None
         return g_data_t, torch.from_numpy(g_params).to(params.dtype), None, None
 
