@@ -21,6 +21,7 @@ import cirq
 import numpy as np
 
 from passes.cancel import cancel_and_merge, expand_swaps
+from passes.consolidate import consolidate_blocks
 from passes.layout import noise_aware_layout
 from passes.lower import lower
 from passes.native import expand_three_qubit_gates, translate_two_qubit
@@ -217,6 +218,7 @@ def _compile(
         circuit = rec.run("expand_three_qubit", expand_three_qubit_gates, circuit)
         if p["cancel"]:
             circuit = rec.run("cancel", cancel_and_merge, circuit)
+            circuit = rec.run("consolidate", consolidate_blocks, circuit)
         real, target = target, (target if noise_aware else noise_blind(target))
         # on a fully connected device placement only picks the best qubits: no search, no SWAPs
         search = p["router"] == "sabre" and not target.fully_connected
@@ -247,6 +249,7 @@ def _compile(
         if p["cancel"]:
             circuit = rec.run("expand_swaps", expand_swaps, circuit)
             circuit = rec.run("cancel_routed", cancel_and_merge, circuit)
+            circuit = rec.run("consolidate_routed", consolidate_blocks, circuit)
         circuit = rec.run("native_two_qubit", lambda c: translate_two_qubit(c, target.two_qubit_gate), circuit)
         if p["cancel"]:
             circuit = rec.run("cancel_native", cancel_and_merge, circuit)

@@ -1,0 +1,82 @@
+"""Two-qubit block consolidation: equivalent, fewer entanglers where KAK allows, symbols kept."""
+
+import numpy as np
+import pytest
+
+from compiler.angles import Angle
+from compiler.ir import Circuit, Gate, Segment
+from compiler.metrics import gate_counts
+from passes.consolidate import consolidate_blocks
+from tests.helpers import equal_up_to_phase, unitary_of
+
+
+def _c(n, ops):
+    return Circuit(n, [Segment("main", ops)])
+
+
+def _two_qubit(c):
+    return gate_counts(c)["two_qubit_gates"]
+
+
+def test_swap_after_controlled_phase_becomes_three_czs():
+    # CP(t) = CX RZ CX plus phases; followed by a SWAP (3 CX): 5 entanglers, KAK needs 3
+    t = 0.7
+    ops = [
+        Gate("rz", (0,), (Angle(t / 2),)),
+        Gate("cx", (0, 1)),
+        Gate("rz", (1,), (Angle(-t / 2),)),
+        Gate("cx", (0, 1)),
+        Gate("rz", (1,), (Angle(t / 2),)),
+        Gate("cx", (0, 1)),
+        Gate("cx", (1, 0)),
+        Gate("cx", (0, 1)),
+    ]
+    out = consolidate_blocks(_c(2, ops))
+    assert _two_qubit(out) == 3
+    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(_c(2, ops), {}))
+
+
+def test_blocks_interrupted_by_other_qubits_stay_correct():
+    rng = np.random.default_rng(3)
+    names = ["cx", "cz", "swap"]
+    ops = []
+    for _ in range(60):
+        if rng.random() < 0.4:
+            q = int(rng.integers(4))
+            ops.append(Gate(str(rng.choice(["rx", "ry", "rz"])), (q,), (Angle(float(rng.uniform(-3, 3))),)))
+        else:
+            a, b = (int(x) for x in rng.choice(4, 2, replace=False))
+            ops.append(Gate(str(rng.choice(names)), (a, b)))
+    c = _c(4, ops)
+    out = consolidate_blocks(c)
+    assert _two_qubit(out) < _two_qubit(c)
+    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(c, {}))
+
+
+def test_symbolic_gates_end_blocks_and_are_kept():
+    a = Angle.symbol("a")
+    ops = [
+        Gate("cx", (0, 1)),
+        Gate("cx", (1, 0)),
+        Gate("ry", (0,), (a,)),
+        Gate("cx", (0, 1)),
+        Gate("cx", (1, 0)),
+    ]
+    out = consolidate_blocks(_c(2, ops))
+    assert any(g.angles and not g.angles[0].is_numeric for g in out.gates())
+    for value in (0.3, -1.9):
+        assert equal_up_to_phase(unitary_of(out, {"a": value}), unitary_of(_c(2, ops), {"a": value}))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_two_qubit_runs_never_grow(seed):
+    rng = np.random.default_rng(seed)
+    ops = []
+    for _ in range(12):
+        q = int(rng.integers(2))
+        ops.append(Gate("u3", (q,), tuple(Angle(float(x)) for x in rng.uniform(-3, 3, 3))))
+        ops.append(Gate("cx", (q, 1 - q)))
+    c = _c(2, ops)
+    out = consolidate_blocks(c)
+    assert _two_qubit(out) <= 3
+    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(c, {}))
