@@ -223,26 +223,24 @@ def _compile(
         # on a fully connected device placement only picks the best qubits: no search, no SWAPs
         search = p["router"] == "sabre" and not target.fully_connected
         cd = CouplingData(target) if search else None
-        layout, routed = None, None
+        layout, routings = None, []
         if search:
             layout = rec.run("vf2_layout", lambda c: (c, vf2_layout(c, target)), circuit)[1]
         if layout is None and search and p["layout"] == "sabre":
-            layout, routed = rec.run(
-                "sabre_layout",
-                lambda c: (c, *sabre_layout(c, target, cd, p["starts"], p["iterations"], seed, _routed_cost)),
-                circuit,
-            )[1:]
+            routings = rec.run(
+                "sabre_layout", lambda c: (c, sabre_layout(c, target, cd, p["starts"], p["iterations"], seed)), circuit
+            )[1]
+            layout = min(routings, key=_estimated_cost).initial_layout
         if layout is None:
             layout = rec.run("layout", lambda c: (c, noise_aware_layout(c, target)), circuit)[1]
         if search:
 
             def best_route(c: Circuit):
-                result = sabre_route(c, target, layout, p["trials"], seed, cd, _routed_cost)
-                if routed is not None and _routed_cost(routed) < _routed_cost(result):
-                    result = routed
-                return result.circuit, result.final_layout
+                trials = sabre_route(c, target, layout, p["trials"], seed, cd)
+                best = _select(routings + trials)
+                return best.circuit, best.final_layout, best.initial_layout
 
-            circuit, final = rec.run("route", best_route, circuit)
+            circuit, final, layout = rec.run("route", best_route, circuit)
         else:
             circuit, final = rec.run("route", lambda c: route(c, target, layout), circuit)
         swaps = sum(g.name == "swap" for g in circuit.gates())
@@ -266,14 +264,24 @@ def _compile(
     )
 
 
-def _routed_cost(result) -> tuple[int, float]:
-    """Two-qubit gates left once SWAPs are expanded and merged with neighbouring CNOTs."""
-    merged = cancel_and_merge(expand_swaps(result.circuit))
-    return gate_counts(merged)["two_qubit_gates"], result.swap_cost
+def _estimated_cost(result) -> tuple[int, float]:
+    """The router's own count of two-qubit gates after SWAP expansion and merging, then SWAP error."""
+    return result.two_qubit_estimate, result.swap_cost
 
 
-def _as_pair(result):
-    return result.circuit, result.final_layout
+def _exact_cost(result) -> tuple[int, float]:
+    """Two-qubit gates left once SWAPs are expanded and cancellation has run (slower: builds the circuit)."""
+    return gate_counts(cancel_and_merge(expand_swaps(result.circuit)))["two_qubit_gates"], result.swap_cost
+
+
+EXACT_RESCORE = 8  # routings rescored exactly, among the best by the router's estimate
+
+
+def _select(results: list):
+    """The best routing: shortlist by the cheap estimate, decide by the exact count (cancellation
+    commutes CNOTs through each other, which the estimate does not follow)."""
+    shortlist = sorted(results, key=_estimated_cost)[:EXACT_RESCORE]
+    return min(shortlist, key=_exact_cost)
 
 
 def compile_hqvit(

@@ -62,6 +62,26 @@ class _Block:
         return u
 
 
+_YY = np.kron(np.array([[0, -1j], [1j, 0]]), np.array([[0, -1j], [1j, 0]]))
+
+
+def entanglers_needed(u: np.ndarray, atol: float = 1e-9) -> int:
+    """Minimum CNOT/CZ count of a two-qubit unitary (Shende, Bullock, Markov 2004, Prop. III.1-3):
+    with u scaled into SU(4) and gamma = u (Y x Y) u^T (Y x Y): 0 iff gamma = +-I, 1 iff
+    tr gamma = 0 and gamma^2 = -I, 2 iff tr gamma is real, else 3. A cheap test that lets the
+    pass skip synthesis for blocks that cannot shrink."""
+    su = u / np.linalg.det(u) ** 0.25
+    g = su @ _YY @ su.T @ _YY
+    tr = np.trace(g)
+    if np.allclose(g, np.eye(4), atol=atol) or np.allclose(g, -np.eye(4), atol=atol):
+        return 0
+    if abs(tr) < atol and np.allclose(g @ g, -np.eye(4), atol=atol):
+        return 1
+    if abs(tr.imag) < 1e-7:
+        return 2
+    return 3
+
+
 def _synthesize(u: np.ndarray, pair: tuple[int, int]) -> list[Gate]:
     ops = cirq.two_qubit_matrix_to_cz_operations(_Q[0], _Q[1], u, allow_partial_czs=False)
     out: list[Gate] = []
@@ -90,6 +110,8 @@ def _consolidate_ops(ops: list) -> list:
         if block.two_qubit < 2:
             return  # one two-qubit gate cannot be beaten by resynthesis
         u = block.unitary(out)
+        if entanglers_needed(u) >= block.two_qubit:
+            return
         new = _synthesize(u, block.pair)
         if sum(len(g.qubits) == 2 for g in new) >= block.two_qubit:
             return

@@ -1,6 +1,6 @@
 """Initial layout: VF2 subgraph match when the interaction graph embeds, else SABRE's
-forward-backward refinement from several starts; the best iterate (fewest SWAPs, then lowest
-SWAP error) is kept, not the last.
+forward-backward refinement from several starts; every iterate is routed and returned, so the
+pipeline keeps the best one, not the last.
 
 VF2 (rustworkx): if the logical interaction graph is a subgraph of the usable coupling graph,
 every two-qubit gate can run without SWAPs; among up to ``vf2_limit`` matches the one with the
@@ -19,7 +19,7 @@ from compiler.ir import Circuit, Gate, Segment
 from targets import Target
 
 from .layout import interaction_weights, noise_aware_layout
-from .sabre import CouplingData, RoutingResult, sabre_route_once
+from .sabre import CouplingData, FlatCircuit, RoutingResult, sabre_route_once
 
 
 def _skeleton(circuit: Circuit) -> Circuit:
@@ -79,16 +79,15 @@ def sabre_layout(
     starts: int = 3,
     iterations: int = 3,
     seed: int = 0,
-    score=None,
-) -> tuple[list[int], RoutingResult]:
-    """Refine each start forward-backward on the two-qubit skeleton; every iterate is then routed
-    on the full circuit and the best by ``score`` (default: SWAPs, then SWAP error) is kept,
-    returned with that routing (a valid routing of the full circuit from the layout)."""
+) -> list[RoutingResult]:
+    """Refine each start forward-backward on the two-qubit skeleton; every iterate (starts
+    included) is then routed on the full circuit. Returns those routings, each a valid routing of
+    the full circuit from its ``initial_layout``; the caller keeps the best, not the last."""
     skeleton = _skeleton(circuit)
-    back = _reversed(skeleton)
+    back = FlatCircuit(_reversed(skeleton))
+    flat, skeleton = FlatCircuit(circuit), FlatCircuit(skeleton)
     n = circuit.num_qubits
     rng = np.random.default_rng(seed)
-    score = score or (lambda r: (r.swaps, r.swap_cost))
     candidates = [noise_aware_layout(circuit, target)]
     candidates += [_random_region_layout(n, target, cd, rng) for _ in range(max(0, starts - 1))]
     iterates = []
@@ -100,10 +99,4 @@ def sabre_layout(
             bwd = sabre_route_once(back, cd, target.num_qubits, fwd.final_layout, seed * 7919 + s * 31 + it + 17)
             layout = bwd.final_layout
             iterates.append(list(layout))
-    best, best_key, best_route = iterates[0], None, None
-    for k, layout in enumerate(iterates):
-        routed = sabre_route_once(circuit, cd, target.num_qubits, layout, seed * 7919 + k)
-        key = score(routed)
-        if best_key is None or key < best_key:
-            best, best_key, best_route = layout, key, routed
-    return best, best_route
+    return [sabre_route_once(flat, cd, target.num_qubits, layout, seed * 7919 + k) for k, layout in enumerate(iterates)]

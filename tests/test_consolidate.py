@@ -80,3 +80,25 @@ def test_random_two_qubit_runs_never_grow(seed):
     out = consolidate_blocks(c)
     assert _two_qubit(out) <= 3
     assert equal_up_to_phase(unitary_of(out, {}), unitary_of(c, {}))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_entangler_count_matches_synthesis(seed):
+    import cirq
+
+    from passes.consolidate import entanglers_needed
+
+    rng = np.random.default_rng(seed)
+    q = cirq.LineQubit.range(2)
+    k = seed % 4  # 0..3 CZs between random local layers
+    ops = []
+    for _ in range(k):
+        ops += [cirq.MatrixGate(cirq.testing.random_unitary(2, random_state=int(rng.integers(1e9))))(x) for x in q]
+        ops.append(cirq.CZ(*q))
+    ops += [cirq.MatrixGate(cirq.testing.random_unitary(2, random_state=int(rng.integers(1e9))))(x) for x in q]
+    u = cirq.Circuit(ops).unitary(qubit_order=q)
+    assert entanglers_needed(u) == k
+    synth = cirq.two_qubit_matrix_to_cz_operations(q[0], q[1], u, allow_partial_czs=False)
+    assert sum(len(op.qubits) == 2 for op in synth) == k
+    assert entanglers_needed(cirq.unitary(cirq.SWAP)) == 3
+    assert entanglers_needed(cirq.unitary(cirq.CNOT)) == 1
