@@ -27,7 +27,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-columns=mean,stddev,rounds
-	$(BIN)/python benchmarks/compare_qiskit.py
+	$(BIN)/python -W ignore benchmarks/compare_compilers.py
+	$(BIN)/python -W ignore benchmarks/compare_runtime.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

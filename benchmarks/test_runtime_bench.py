@@ -6,6 +6,8 @@ Run with ``make bench`` (or ``pytest benchmarks``). Reported figures:
   path, same circuit, same parameters, both to a full statevector.
 """
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import qsimcirq
@@ -40,6 +42,10 @@ def test_train_step_throughput(benchmark, backend):
 
     benchmark.pedantic(step, rounds=5 if backend == "qsim" else 30, warmup_rounds=1)
     benchmark.extra_info["train_samples_per_s"] = BATCH / benchmark.stats.stats.mean
+    tracemalloc.start()
+    step()
+    benchmark.extra_info["python_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
 
 
 def _bindings():

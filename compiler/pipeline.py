@@ -4,8 +4,9 @@ Presets (``opt``), each a list of pure passes from passes/:
 
 0. lower, expand three-qubit gates, greedy noise-aware layout, greedy shortest-path routing,
    native translation, single-qubit resynthesis, ASAP schedule.
-1. as 0, plus commutation-aware cancellation / rotation merging before and after routing, and
-   one SABRE routing trial (VF2 layout when the interaction graph embeds without SWAPs).
+1. as 0, plus commutation-aware cancellation / rotation merging and two-qubit block
+   consolidation (numeric runs only) before and after routing, and one SABRE routing trial (VF2
+   layout when the interaction graph embeds without SWAPs).
 2. as 1, with SABRE forward-backward layout from 3 starts and 4 routing trials.
 3. as 2, with 8 starts, 3 refinement rounds and 8 routing trials.
 

@@ -1,0 +1,264 @@
+"""This project against Qiskit, TKET and Cirq on the HQViT circuits and general circuits.
+
+For every circuit and target graph each tool compiles the same logical OpenQASM 2 onto the same
+coupling graph and a CZ-based basis (adapters in ``compilers.py``). HQViT circuits are compiled
+by this project twice: ``ours`` compiles the symbolic circuit once, as the runtime uses it, and
+is then bound to the same random values the others get (``--bind random:0``); ``ours-bound``
+compiles the bound text like the other tools. Every output is checked for equivalence on a
+random product state (``scoring.py``) and scored with this project's ESP on the same target; a
+failure is a row with ``status`` saying why, never a dropped row. Needs the ``bench`` extra.
+
+    python benchmarks/compare_compilers.py [--quick] [--out-dir benchmarks/results]
+
+Writes <date>-<machine>-compilers.json and .md, and PNG bar charts of the geometric-mean
+two-qubit count and ESP relative to Qiskit per target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+import traceback
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from compilers import TOOLS, Compiled, logical_cirq, ours  # noqa: E402
+from general_circuits import general_circuits  # noqa: E402
+from scoring import TOLERANCE, equivalence_error, score  # noqa: E402
+
+from compiler.hqvit import HQViTConfig  # noqa: E402
+from compiler.pipeline import compile_hqvit  # noqa: E402
+from compiler.qasm import to_qasm2  # noqa: E402
+from compiler.verify import _strip  # noqa: E402
+from passes.lower import lower  # noqa: E402
+from runtime.cli import _random_bindings  # noqa: E402
+from targets import resolve_target  # noqa: E402
+
+TARGETS = ["line:21", "grid:5x5", "heavy-hex:5", "ibm-torino"]
+HQVIT = [
+    ("HQViT digits 8x8", HQViTConfig((8, 8), (4, 4))),  # Bell-basis swap test (the default)
+    ("HQViT digits 8x8 cswap", HQViTConfig((8, 8), (4, 4), swap_test="cswap")),
+    ("HQViT MNIST 16x16", HQViTConfig((16, 16), (4, 4))),
+    ("HQViT MNIST 32x32", HQViTConfig((32, 32), (4, 4))),
+]
+TOOL_ORDER = ["ours", "ours-bound", "qiskit", "tket", "cirq"]
+
+
+def hqvit_case(cfg: HQViTConfig):
+    logical = _strip(lower(compile_hqvit(cfg, None, opt=0).logical))
+    bindings = _random_bindings(logical, cfg, "random:0")
+    return to_qasm2(logical, bindings), bindings
+
+
+def run_tool(tool: str, qasm: str, target, cfg=None, bindings=None) -> Compiled:
+    if tool == "ours" and cfg is not None:
+        compiled = compile_hqvit(cfg, target, opt=3)
+        return ours(qasm, target, compiled=compiled, bindings=bindings)
+    return TOOLS["ours" if tool == "ours-bound" else tool](qasm, target)
+
+
+def evaluate(label: str, qasm: str, target_name: str, target, tools, cfg=None, bindings=None) -> list[dict]:
+    logical, qubits = logical_cirq(qasm)
+    rows = []
+    for tool in tools:
+        row = {"circuit": label, "target": target_name, "tool": tool, "qubits": len(qubits)}
+        try:
+            out = run_tool(tool, qasm, target, cfg, bindings)
+        except Exception as e:  # a tool that fails is a row with the reason, not a dropped row
+            row.update(status=f"compile failed: {type(e).__name__}: {e}"[:300])
+            traceback.print_exc(limit=2)
+            rows.append(row)
+            continue
+        row["seconds"] = out.seconds
+        try:
+            row.update(score(out, target))
+        except Exception as e:
+            row.update(status=f"scoring failed: {e}"[:300])
+            rows.append(row)
+            continue
+        try:
+            err = equivalence_error(logical, qubits, out)
+            row["equivalence_error"] = err
+            row["status"] = "verified" if err < TOLERANCE else f"NOT EQUIVALENT (1-|<a|b>| = {err:.2e})"
+        except ValueError as e:
+            row["status"] = f"not verified: {e}"
+        rows.append(row)
+        print(
+            f"{label:24s} {target_name:12s} {tool:10s} 2q={row.get('two_qubit_gates')} "
+            f"t={out.seconds:.2f}s {row['status']}",
+            flush=True,
+        )
+    return rows
+
+
+def geomean(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None and x > 0]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per target and tool: geometric means of 2q count, compile time and ESP relative to Qiskit,
+    over the circuits where both verified (ours-bound: HQViT circuits only)."""
+    index = {(r["circuit"], r["target"], r["tool"]): r for r in rows}
+    out = []
+    for target in dict.fromkeys(r["target"] for r in rows):
+        for tool in TOOL_ORDER:
+            ratios_2q, ratios_t, ratios_esp, n = [], [], [], 0
+            for r in rows:
+                if r["target"] != target or r["tool"] != tool or r.get("status") != "verified":
+                    continue
+                q = index.get((r["circuit"], target, "qiskit"))
+                if not q or q.get("status") != "verified":
+                    continue
+                n += 1
+                ratios_2q.append(max(r["two_qubit_gates"], 1) / max(q["two_qubit_gates"], 1))
+                ratios_t.append(r["seconds"] / q["seconds"])
+                if r["esp"] > 0 and q["esp"] > 0:
+                    ratios_esp.append(r["esp"] / q["esp"])
+            failed = sum(
+                1 for r in rows if r["target"] == target and r["tool"] == tool and r.get("status") != "verified"
+            )
+            if n or failed:
+                out.append(
+                    {
+                        "target": target,
+                        "tool": tool,
+                        "circuits": n,
+                        "not_verified": failed,
+                        "two_qubit_vs_qiskit": geomean(ratios_2q),
+                        "time_vs_qiskit": geomean(ratios_t),
+                        "esp_vs_qiskit": geomean(ratios_esp),
+                    }
+                )
+    return out
+
+
+def _fmt(x, spec: str) -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def markdown(rows: list[dict], summary: list[dict], machine: str, day: str) -> str:
+    lines = [
+        f"Compiler comparison, {day}, {machine}. Ratios are geometric means over the circuits both tools",
+        "compiled and verified; below 1 is better for two-qubit count and time, above 1 is better for ESP.",
+        "",
+        "| target | tool | circuits | not verified | 2q vs Qiskit | ESP vs Qiskit | time vs Qiskit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+        lines.append(
+            f"| {s['target']} | {s['tool']} | {s['circuits']} | {s['not_verified']} | "
+            f"{_fmt(s['two_qubit_vs_qiskit'], '.3f')} | {_fmt(s['esp_vs_qiskit'], '.3g')} | "
+            f"{_fmt(s['time_vs_qiskit'], '.2f')} |"
+        )
+    lines += [
+        "",
+        "| circuit | target | tool | 2q | 2q depth | depth | ESP | seconds | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['circuit']} | {r['target']} | {r['tool']} | {r.get('two_qubit_gates', '–')} | "
+            f"{r.get('two_qubit_depth', '–')} | {r.get('depth', '–')} | {_fmt(r.get('esp'), '.3g')} | "
+            f"{_fmt(r.get('seconds'), '.3f')} | {r.get('status')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def charts(summary: list[dict], stem: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = list(dict.fromkeys(s["target"] for s in summary))
+    tools = [t for t in TOOL_ORDER if any(s["tool"] == t for s in summary)]
+    paths = []
+    for key, title, log in (
+        ("two_qubit_vs_qiskit", "two-qubit gates / Qiskit O3 (geometric mean, lower is better)", False),
+        ("esp_vs_qiskit", "ESP / Qiskit O3 (geometric mean, higher is better)", True),
+    ):
+        fig, ax = plt.subplots(figsize=(9, 4))
+        width = 0.8 / len(tools)
+        for k, tool in enumerate(tools):
+            vals = [
+                next((s[key] for s in summary if s["target"] == t and s["tool"] == tool), None) or 0 for t in targets
+            ]
+            ax.bar([i + k * width for i in range(len(targets))], vals, width, label=tool)
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.set_xticks([i + width * (len(tools) - 1) / 2 for i in range(len(targets))], targets)
+        ax.set_title(title)
+        if log:
+            ax.set_yscale("log")
+        ax.legend(ncol=len(tools), fontsize=8)
+        fig.tight_layout()
+        path = stem.with_name(f"{stem.name}-{key.split('_vs')[0].replace('_', '-')}.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out-dir", default="benchmarks/results")
+    ap.add_argument("--quick", action="store_true", help="two circuits, two targets (a smoke run)")
+    args = ap.parse_args()
+    t_start = time.perf_counter()
+    targets = TARGETS[1:3] if args.quick else TARGETS
+    hqvit = HQVIT[:1] if args.quick else HQVIT
+    general = general_circuits()[:1] if args.quick else general_circuits()
+    rows: list[dict] = []
+    for name in targets:
+        target = resolve_target(name)
+        for label, cfg in hqvit:
+            qasm, bindings = hqvit_case(cfg)
+            rows += evaluate(label, qasm, name, target, TOOL_ORDER, cfg, bindings)
+        for label, qasm in general:
+            rows += evaluate(label, qasm, name, target, [t for t in TOOL_ORDER if t != "ours-bound"])
+    summary = summarize(rows)
+    machine = f"{platform.node()} ({platform.machine()}, {platform.python_version()})"
+    day = str(date.today())
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{day}-{platform.node()}-compilers"
+    versions = _versions()
+    stem.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "date": day,
+                "machine": machine,
+                "versions": versions,
+                "seconds": time.perf_counter() - t_start,
+                "summary": summary,
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
+    stem.with_suffix(".md").write_text(markdown(rows, summary, machine, day))
+    pngs = charts(summary, stem)
+    print(markdown([], summary, machine, day))
+    print("wrote", stem.with_suffix(".json"), stem.with_suffix(".md"), *pngs)
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("hqvit-compiler", "qiskit", "pytket", "cirq-core", "mqt.bench", "numba"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+if __name__ == "__main__":
+    main()
