@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import platform
 import sys
 import time
@@ -56,11 +57,42 @@ def hqvit_case(cfg: HQViTConfig):
     return to_qasm2(logical, bindings), bindings
 
 
-def run_tool(tool: str, qasm: str, target, cfg=None, bindings=None) -> Compiled:
+TIME_LIMIT = 90.0  # seconds per compile; a tool that takes longer is a "timed out" row
+
+
+def _compile(tool: str, qasm: str, target, cfg=None, bindings=None) -> Compiled:
     if tool == "ours" and cfg is not None:
         compiled = compile_hqvit(cfg, target, opt=3)
         return ours(qasm, target, compiled=compiled, bindings=bindings)
     return TOOLS["ours" if tool == "ours-bound" else tool](qasm, target)
+
+
+def _child(conn, *args) -> None:
+    try:
+        conn.send(("ok", _compile(*args)))
+    except Exception as e:
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+    conn.close()
+
+
+def run_tool(tool: str, qasm: str, target, cfg=None, bindings=None) -> Compiled:
+    """Compile in a child process so a tool that runs past TIME_LIMIT can be stopped. Children
+    fork from a clean fork server (plain fork of this process can deadlock in thread pools that
+    qsim and Qiskit have started here) that has already imported and warmed up every tool."""
+    ctx = multiprocessing.get_context("forkserver")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, tool, qasm, target, cfg, bindings))
+    proc.start()
+    child.close()
+    if not parent.poll(TIME_LIMIT):
+        proc.kill()
+        proc.join()
+        raise TimeoutError(f"no result within {TIME_LIMIT:.0f} s")
+    status, value = parent.recv()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(value)
+    return value
 
 
 def evaluate(label: str, qasm: str, target_name: str, target, tools, cfg=None, bindings=None) -> list[dict]:
@@ -214,6 +246,7 @@ def main() -> None:
     targets = TARGETS[1:3] if args.quick else TARGETS
     hqvit = HQVIT[:1] if args.quick else HQVIT
     general = general_circuits()[:1] if args.quick else general_circuits()
+    multiprocessing.set_forkserver_preload(["bench_warmup", "compilers", "scoring"])
     rows: list[dict] = []
     for name in targets:
         target = resolve_target(name)

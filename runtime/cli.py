@@ -243,6 +243,92 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _parse_scales(text: str) -> list[float]:
+    try:
+        scales = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--scales must be comma-separated numbers, got {text!r}") from None
+    if not scales or any(not (x >= 0) or x != x for x in scales):
+        raise InputError(f"--scales must be non-negative numbers, got {text!r}")
+    return scales
+
+
+def _study_args(args) -> None:
+    if args.trajectories < 2:
+        raise InputError(f"--trajectories must be >= 2, got {args.trajectories}")
+    if args.shots is not None and args.shots < 1:
+        raise InputError(f"--shots must be >= 1, got {args.shots}")
+
+
+def _writer(out_dir: Path, stem: str, plot):
+    """Writes JSON (atomically) and the PNG after every finished point, so Ctrl-C loses nothing."""
+
+    def write(result: dict) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir / f".{stem}.json.tmp"
+        tmp.write_text(json.dumps(result, indent=1, default=_json_default))
+        os.replace(tmp, out_dir / f"{stem}.json")
+        plot(result, out_dir / f"{stem}.png")
+
+    return write
+
+
+def cmd_noise_sweep(args) -> int:
+    from runtime.noise_study import load_study, plot_sweep, sweep
+
+    _study_args(args)
+    scales = _parse_scales(args.scales)
+    setup = load_study(args.checkpoint, args.limit)
+    out = Path(args.out)
+    stem = "noise-sweep-" + args.target.replace(":", "_").replace("/", "_").replace(",", "_")
+    write = _writer(out, stem, plot_sweep)
+    result = sweep(setup, args.target, scales, args.trajectories, args.shots, args.seed, args.opt, on_point=write)
+    write(result)
+    human = [f"target {result['target']}: {result['compiled']}"]
+    for p in result["points"]:
+        human.append(
+            f"scale {p['scale']:>5g}: accuracy {100 * p['accuracy']:.2f} % "
+            f"[{100 * p['accuracy_ci95'][0]:.1f}, {100 * p['accuracy_ci95'][1]:.1f}], "
+            f"|dS| {p['attention_abs_error']:.4f} ± {p.get('attention_abs_error_ci95') or 0:.4f}, "
+            f"fidelity {p['distribution_fidelity']:.4f}, {p['seconds_per_image']:.3f} s/image"
+        )
+    human.append(f"wrote {out / (stem + '.json')} and {out / (stem + '.png')}")
+    _emit(result, args.json, human)
+    return 130 if result["interrupted"] else 0
+
+
+def cmd_noise_compare(args) -> int:
+    from runtime.noise_study import compare, load_study, plot_compare
+
+    _study_args(args)
+    names = [t for t in args.targets.split(",") if t.strip()]
+    if not names:
+        raise InputError("--targets needs at least one target name")
+    setup = load_study(args.checkpoint, args.limit)
+    out = Path(args.out)
+    write = _writer(out, "noise-compare", plot_compare)
+    result = compare(setup, names, args.trajectories, args.shots, args.seed, args.opt, on_point=write)
+    write(result)
+    human = [
+        f"{r['target']:>16}: accuracy {100 * r['accuracy']:.2f} %, |dS| {r['attention_abs_error']:.4f}, "
+        f"2q {r.get('two_qubit_gates')}, duration {r.get('duration_ns', 0) / 1e3:.1f} us, ESP {r.get('esp', 1):.3g}"
+        for r in result["targets"]
+    ]
+    human.append(f"wrote {out / 'noise-compare.json'} and {out / 'noise-compare.png'}")
+    _emit(result, args.json, human)
+    return 130 if result["interrupted"] else 0
+
+
+def _add_study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="checkpoint.pt written by hqvit train")
+    p.add_argument("--trajectories", type=int, default=32, help="noise trajectories per image and head (default 32)")
+    p.add_argument("--shots", type=int, default=None, help="sample S from this many shots (default: exact)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
+    p.add_argument("--opt", type=int, choices=(0, 1, 2, 3), default=2, help="compile preset (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for compilation and trajectories (default 0)")
+    p.add_argument("--out", default="runs/noise", help="directory for the JSON and PNG (default runs/noise)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hqvit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -304,6 +390,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--backend", choices=("qsim", "exact"), default=None, help="default: the one it was trained with")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("noise-sweep", help="accuracy and attention fidelity of a checkpoint vs a target's noise scale")
+    _add_study_args(p)
+    p.add_argument("--target", required=True, help="device whose calibrated noise is scaled")
+    p.add_argument("--scales", default="0,0.25,0.5,1,2", help="noise multipliers (default 0,0.25,0.5,1,2)")
+    p.set_defaults(func=cmd_noise_sweep)
+
+    p = sub.add_parser("noise-compare", help="a checkpoint at calibrated noise on several targets side by side")
+    _add_study_args(p)
+    p.add_argument("--targets", required=True, help="comma-separated target names")
+    p.set_defaults(func=cmd_noise_compare)
 
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object as the last line")

@@ -1,0 +1,169 @@
+"""Attention scores under a target's calibrated noise, by qsim trajectories.
+
+``NoisyAttention`` has the interface of ``QsimAttention.forward`` so a trained model can be
+evaluated with it unchanged. For each image and head the compiled circuit (on the qubits it
+touches) is bound, the target's noise model (``targets.noise.TargetNoiseModel``, scaled) is
+inserted moment by moment, and ``trajectories`` statevector trajectories are averaged into the
+measured distribution; readout error is then applied to that distribution as independent bit
+flips on the measured qubits (the same channel the noise model puts before a measurement). With
+``shots`` the distribution is sampled, as a device would be.
+
+Scale 0 is not simulated with trajectories: it is the noiseless binding path on the same
+compiled circuit, so the scale-0 point is the noiseless evaluation exactly.
+
+Every call also records, per image, the noiseless S and distribution of the same compiled
+circuit, so attention error and distribution fidelity come from the same run, and S from two
+independent halves of the trajectories, so the trajectory (Monte Carlo) error can be estimated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cirq
+import numpy as np
+
+from compiler.hqvit import HQViTConfig
+from compiler.pipeline import CompiledCircuit
+from targets.noise import TargetNoiseModel
+
+from .quantum_attention import QsimAttention
+from .readout import attention_from_joint
+from .trajectories import NoisyTemplate, TrajectorySimulator
+
+
+@dataclass
+class NoiseRecord:
+    """Per (image, head): mean |S_noisy - S_ideal| over valid pairs, fidelity of the measured
+    distribution, and the same error from each half of the trajectories."""
+
+    abs_error: list[float] = field(default_factory=list)
+    fidelity: list[float] = field(default_factory=list)
+    half_difference_rms: list[float] = field(default_factory=list)
+
+
+class NoisyAttention:
+    def __init__(
+        self,
+        cfg: HQViTConfig,
+        compiled: CompiledCircuit,
+        scale: float,
+        trajectories: int = 32,
+        shots: int | None = None,
+        seed: int = 0,
+    ):
+        if trajectories < 2:
+            raise ValueError("trajectories must be >= 2 (two halves estimate the trajectory error)")
+        self.cfg = cfg
+        self.compiled = compiled
+        self.scale = scale
+        self.trajectories = trajectories
+        self.shots = shots
+        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.ideal = QsimAttention(cfg, compiled)
+        self.readout = self.ideal.readout
+        ex = self.ideal.executor
+        self.symbols = list(ex.data_symbols) + list(ex.trainable_symbols)
+        self.n = ex.num_qubits
+        used = sorted({q for g in compiled.circuit.gates() for q in g.qubits} | set(compiled.final_layout))
+        self.remap = {p: i for i, p in enumerate(used)}
+        self.line = cirq.LineQubit.range(self.n)
+        device = compiled.cirq_qubits()
+        self.to_line = {device[p]: self.line[i] for p, i in self.remap.items()}
+        # the noise model looks qubits up by target index; unused indices get placeholder qubits
+        by_index = [cirq.NamedQubit(f"unused{p}") for p in range(compiled.target.num_qubits)]
+        for p, i in self.remap.items():
+            by_index[p] = self.line[i]
+        self.noise = TargetNoiseModel(compiled.target, by_index, scale)
+        measured = [self.remap[p] for p in compiled.schedule.measured] or self.readout.kept
+        self.readout_flips = [(q, scale * float(compiled.target.readout_error[p])) for p, q in self._measured(measured)]
+        if scale > 0:  # the noisy circuit with symbolic angles, noise inserted once
+            symbolic = compiled.to_cirq(None, measurements=False).transform_qubits(self.to_line)
+            noisy = cirq.Circuit(self.noise.noisy_moments(symbolic.moments, self.line))
+            self.template = NoisyTemplate(noisy, self.line)
+        self.record = NoiseRecord()
+        self.calls = 0
+        self._halves: list[tuple[np.ndarray, np.ndarray]] = []
+        self._masks: list[np.ndarray] = []
+        self.replay: str | None = None  # "a" | "b": return the stored half-trajectory S instead
+
+    def _measured(self, measured: list[int]) -> list[tuple[int, int]]:
+        inverse = {i: p for p, i in self.remap.items()}
+        return [(inverse[q], q) for q in measured]
+
+    # -- one distribution ----------------------------------------------------------------------
+    def _noisy_probabilities(self, values: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean distribution over the two halves of the trajectories, each (2^n,)."""
+        bindings = dict(zip(self.symbols, values.tolist(), strict=True))
+        sim = TrajectorySimulator(None, self.line, translated=self.template.translate(bindings))
+        halves = [np.zeros(1 << self.n), np.zeros(1 << self.n)]
+        for k, psi in enumerate(sim.states(self.trajectories, seed)):
+            halves[k % 2] += psi.real.astype(np.float64) ** 2 + psi.imag.astype(np.float64) ** 2
+        counts = [(self.trajectories + 1) // 2, self.trajectories // 2]
+        return tuple(self._flip(h / c) for h, c in zip(halves, counts, strict=True))
+
+    def _flip(self, p: np.ndarray) -> np.ndarray:
+        """Readout error: each measured qubit's bit flips with its (scaled) error."""
+        p = p.reshape((2,) * self.n)
+        for q, e in self.readout_flips:
+            e = min(1.0, e)
+            if e > 0:
+                p = (1 - e) * p + e * np.flip(p, axis=q)
+        return p.reshape(-1)
+
+    def _sample(self, p: np.ndarray) -> np.ndarray:
+        if self.shots is None:
+            return p
+        p = np.clip(p, 0, None)
+        return self.rng.multinomial(self.shots, p / p.sum()) / self.shots
+
+    # -- the QsimAttention interface -----------------------------------------------------------
+    def forward(self, data: np.ndarray, params: np.ndarray, valid: np.ndarray, states=None):
+        if self.replay is not None:
+            (s_a, s_b), mask = self._halves[self.calls], self._masks[self.calls]
+            self.calls += 1
+            return (s_a if self.replay == "a" else s_b), mask
+        if self.scale == 0:
+            return self.ideal.forward(data, params, valid)
+        ex = self.ideal.executor
+        b, h, t = data.shape[0], params.shape[0], self.cfg.tokens
+        s_out, s_a, s_b = np.zeros((b, h, t, t)), np.zeros((b, h, t, t)), np.zeros((b, h, t, t))
+        mask_out = np.zeros((b, t), dtype=bool)
+        for i in range(b):
+            state = ex.prefix_state(ex.prefix.table.bind(ex.symbol_vector(data[i], params[0])))
+            ideal_p = ex.suffix_probabilities(state, self.ideal._suffix_angles(data[i], params))
+            ideal_s, _ = attention_from_joint(self.readout.joint(ideal_p), valid[i])
+            for head in range(h):
+                seed = int(self.rng.integers(2**31 - 1))
+                half_a, half_b = self._noisy_probabilities(ex.symbol_vector(data[i], params[head]), seed)
+                full = 0.5 * (half_a + half_b) if self.trajectories % 2 == 0 else None
+                if full is None:  # odd count: weight the halves by their trajectories
+                    na, nb = (self.trajectories + 1) // 2, self.trajectories // 2
+                    full = (na * half_a + nb * half_b) / self.trajectories
+                joints = self.readout.joint(np.stack([self._sample(full), half_a, half_b]))
+                s3, m3 = attention_from_joint(joints, valid[i])
+                s_out[i, head], s_a[i, head], s_b[i, head] = s3
+                mask_out[i] = m3[0]
+                pair = m3[0][:, None] & m3[0][None, :]
+                self.record.abs_error.append(float(np.abs(s3[0] - ideal_s[head])[pair].mean()) if pair.any() else 0.0)
+                self.record.half_difference_rms.append(float(np.sqrt(np.mean((s3[1] - s3[2])[pair] ** 2))))
+                kept = self._marginal(np.stack([full, ideal_p[head]]))
+                self.record.fidelity.append(float(np.sum(np.sqrt(np.clip(kept[0], 0, None) * kept[1]))) ** 2)
+        self._halves.append((s_a, s_b))
+        self._masks.append(mask_out)
+        self.calls += 1
+        return s_out, mask_out
+
+    def _marginal(self, probs: np.ndarray) -> np.ndarray:
+        """(K, 2^n) -> (K, 2^kept): the distribution of the measured (readout) qubits."""
+        r = self.readout
+        p = probs.reshape((probs.shape[0],) + (2,) * self.n)
+        p = np.transpose(p, [0] + [1 + q for q in r.kept] + [1 + q for q in r.rest])
+        return p.reshape(probs.shape[0], 2 ** len(r.kept), -1).sum(-1)
+
+    def start_replay(self, half: str) -> None:
+        self.replay, self.calls = half, 0
+
+    def stop_replay(self) -> None:
+        self.replay, self.calls = None, 0
