@@ -218,7 +218,18 @@ def cmd_train(args) -> int:
         seed=args.seed,
         limit=args.limit,
         out=args.out,
+        target=args.target,
+        noise=args.noise,
+        trajectories=args.trajectories,
     )
+    if args.target and not args.noise:
+        raise InputError("--target is used with --noise (train under that device's calibrated noise)")
+    if args.noise:
+        from targets import resolve_target
+
+        if not args.target:
+            raise InputError("--noise needs --target NAME (the device whose calibrated noise to train under)")
+        resolve_target(args.target)  # fail on a bad name before any data is loaded
     circuit_cfg = cfg.model_config(10).circuit  # validates sizes before any data is loaded
     if args.blocks < 1:
         raise InputError(f"--blocks must be >= 1, got {args.blocks}")
@@ -275,9 +286,11 @@ def _writer(out_dir: Path, stem: str, plot):
 
 def cmd_noise_sweep(args) -> int:
     from runtime.noise_study import load_study, plot_sweep, sweep
+    from targets import resolve_target
 
     _study_args(args)
     scales = _parse_scales(args.scales)
+    resolve_target(args.target)  # a bad name fails before the data is loaded
     setup = load_study(args.checkpoint, args.limit)
     out = Path(args.out)
     stem = "noise-sweep-" + args.target.replace(":", "_").replace("/", "_").replace(",", "_")
@@ -304,6 +317,10 @@ def cmd_noise_compare(args) -> int:
     names = [t for t in args.targets.split(",") if t.strip()]
     if not names:
         raise InputError("--targets needs at least one target name")
+    from targets import resolve_target
+
+    for name in names:
+        resolve_target(name)
     setup = load_study(args.checkpoint, args.limit)
     out = Path(args.out)
     write = _writer(out, "noise-compare", plot_compare)
@@ -384,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="use a stratified subset of N images")
     p.add_argument("--out", default="runs/latest", help="directory for checkpoint.pt (default runs/latest)")
     p.add_argument("--resume", metavar="FILE", help="continue training from this checkpoint")
+    p.add_argument("--target", metavar="NAME", help="with --noise: the device whose noise to train under")
+    p.add_argument("--noise", action="store_true", help="train under the target's calibrated noise (slow: use --limit)")
+    p.add_argument("--trajectories", type=int, default=16, help="with --noise: trajectories per image (default 16)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="test accuracy of a checkpoint")

@@ -134,6 +134,17 @@ class VisionTransformer(nn.Module):
             if isinstance(block.scores, QuantumScores):
                 block.scores.set_backend(backend, shots, seed)
 
+    def use_noise(self, compiled, trajectories: int, seed: int = 0) -> None:
+        """Run every quantum block on ``compiled`` under its target's calibrated noise (trajectories);
+        gradients by the parameter-shift rule on the noisy circuit."""
+        from .noisy_attention import NoisyAttention
+
+        for k, block in enumerate(self.blocks):
+            if isinstance(block.scores, QuantumScores):
+                backend = NoisyAttention(self.cfg.circuit, compiled, 1.0, trajectories, None, seed + 7 * k)
+                backend.recording = False
+                block.scores.qsim = backend
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = tokens_from_images(images, self.cfg.circuit)
         for block in self.blocks:

@@ -18,13 +18,16 @@ independent halves of the trajectories, so the trajectory (Monte Carlo) error ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cirq
 import numpy as np
 
+from compiler.angles import Angle
 from compiler.hqvit import HQViTConfig
+from compiler.ir import Gate
 from compiler.pipeline import CompiledCircuit
+from passes.schedule import Schedule
 from targets.noise import TargetNoiseModel
 
 from .quantum_attention import QsimAttention
@@ -65,6 +68,7 @@ class NoisyAttention:
         self.readout = self.ideal.readout
         ex = self.ideal.executor
         self.symbols = list(ex.data_symbols) + list(ex.trainable_symbols)
+        self._trainable_index = {name: k for k, name in enumerate(ex.trainable_symbols)}
         self.n = ex.num_qubits
         used = sorted({q for g in compiled.circuit.gates() for q in g.qubits} | set(compiled.final_layout))
         self.remap = {p: i for i, p in enumerate(used)}
@@ -78,8 +82,14 @@ class NoisyAttention:
         self.noise = TargetNoiseModel(compiled.target, by_index, scale)
         measured = [self.remap[p] for p in compiled.schedule.measured] or self.readout.kept
         self.readout_flips = [(q, scale * float(compiled.target.readout_error[p])) for p, q in self._measured(measured)]
+        # every gate whose angle depends on a trainable symbol gets its own offset symbol, so the
+        # parameter-shift rule can shift one occurrence at a time (``vjp``)
+        self.shift_slots: list[tuple[str, dict[str, float]]] = []
+        schedule = _with_shift_symbols(compiled, set(ex.trainable_symbols), self.shift_slots)
+        self.shift_names = [name for name, _ in self.shift_slots]
         if scale > 0:  # the noisy circuit with symbolic angles, noise inserted once
-            symbolic = compiled.to_cirq(None, measurements=False).transform_qubits(self.to_line)
+            shifted = replace(compiled, schedule=schedule)
+            symbolic = shifted.to_cirq(None, measurements=False).transform_qubits(self.to_line)
             noisy = cirq.Circuit(self.noise.noisy_moments(symbolic.moments, self.line))
             self.template = NoisyTemplate(noisy, self.line)
         self.record = NoiseRecord()
@@ -87,15 +97,22 @@ class NoisyAttention:
         self._halves: list[tuple[np.ndarray, np.ndarray]] = []
         self._masks: list[np.ndarray] = []
         self.replay: str | None = None  # "a" | "b": return the stored half-trajectory S instead
+        self.recording = True  # False while training: nothing is kept per call
 
     def _measured(self, measured: list[int]) -> list[tuple[int, int]]:
         inverse = {i: p for p, i in self.remap.items()}
         return [(inverse[q], q) for q in measured]
 
     # -- one distribution ----------------------------------------------------------------------
-    def _noisy_probabilities(self, values: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Mean distribution over the two halves of the trajectories, each (2^n,)."""
+    def _noisy_probabilities(
+        self, values: np.ndarray, seed: int, shift: tuple[int, float] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean distribution over the two halves of the trajectories, each (2^n,); ``shift``
+        (slot, angle) offsets one trainable gate occurrence."""
         bindings = dict(zip(self.symbols, values.tolist(), strict=True))
+        bindings.update(dict.fromkeys(self.shift_names, 0.0))
+        if shift is not None:
+            bindings[self.shift_names[shift[0]]] = shift[1]
         sim = TrajectorySimulator(None, self.line, translated=self.template.translate(bindings))
         halves = [np.zeros(1 << self.n), np.zeros(1 << self.n)]
         for k, psi in enumerate(sim.states(self.trajectories, seed)):
@@ -145,15 +162,41 @@ class NoisyAttention:
                 s3, m3 = attention_from_joint(joints, valid[i])
                 s_out[i, head], s_a[i, head], s_b[i, head] = s3
                 mask_out[i] = m3[0]
+                if not self.recording:
+                    continue
                 pair = m3[0][:, None] & m3[0][None, :]
                 self.record.abs_error.append(float(np.abs(s3[0] - ideal_s[head])[pair].mean()) if pair.any() else 0.0)
                 self.record.half_difference_rms.append(float(np.sqrt(np.mean((s3[1] - s3[2])[pair] ** 2))))
                 kept = self._marginal(np.stack([full, ideal_p[head]]))
                 self.record.fidelity.append(float(np.sum(np.sqrt(np.clip(kept[0], 0, None) * kept[1]))) ** 2)
-        self._halves.append((s_a, s_b))
-        self._masks.append(mask_out)
+        if self.recording:
+            self._halves.append((s_a, s_b))
+            self._masks.append(mask_out)
         self.calls += 1
         return s_out, mask_out
+
+    def vjp(self, data, params, valid, grad_s, need_data: bool, states=None):
+        """dL/dparams by the parameter-shift rule on the noisy circuit: the noise channels do not
+        depend on the angles, so for a gate exp(-i a P / 2) the rule (E(a + pi/2) - E(a - pi/2)) / 2
+        holds for the noisy expectation too (and for S through the same readout, slot by slot).
+        Both shifts use the same trajectory seeds, which cancels most of the Monte Carlo noise."""
+        if need_data:
+            raise ValueError("noisy training supports one transformer block (no data gradients)")
+        g = np.zeros_like(params, dtype=np.float64)
+        for i in range(data.shape[0]):
+            for head in range(params.shape[0]):
+                values = self.ideal.executor.symbol_vector(data[i], params[head])
+                seed = int(self.rng.integers(2**31 - 1))
+                for k, (_, coeffs) in enumerate(self.shift_slots):
+                    s = []
+                    for sign in (1, -1):
+                        a, b = self._noisy_probabilities(values, seed, (k, sign * np.pi / 2))
+                        full = 0.5 * (a + b)
+                        s.append(attention_from_joint(self.readout.joint(full[None]), valid[i])[0][0])
+                    d = 0.5 * float(np.sum((s[0] - s[1]) * grad_s[i, head]))
+                    for name, c in coeffs.items():
+                        g[head, self._trainable_index[name]] += c * d
+        return g, None
 
     def _marginal(self, probs: np.ndarray) -> np.ndarray:
         """(K, 2^n) -> (K, 2^kept): the distribution of the measured (readout) qubits."""
@@ -167,3 +210,22 @@ class NoisyAttention:
 
     def stop_replay(self) -> None:
         self.replay, self.calls = None, 0
+
+
+def _with_shift_symbols(compiled: CompiledCircuit, trainable: set[str], slots: list) -> Schedule:
+    """The schedule with ``angle + _shiftK`` on every gate whose angle involves a trainable symbol;
+    ``slots`` receives (``_shiftK``, {trainable symbol: coefficient}) per such gate."""
+    moments = []
+    for layer in compiled.schedule.moments:
+        out = []
+        for g in layer:
+            names = {n for a in g.angles for n in a.symbols} & trainable
+            if names:
+                if g.name not in ("rx", "ry", "rz"):
+                    raise ValueError(f"parameter shift needs rx/ry/rz for trainable angles, got {g.name}")
+                name = f"_shift{len(slots)}"
+                slots.append((name, {n: g.angles[0].coeff(n) for n in names}))
+                g = Gate(g.name, g.qubits, (g.angles[0] + Angle.symbol(name),))
+            out.append(g)
+        moments.append(out)
+    return Schedule(moments, compiled.schedule.measured, compiled.schedule.num_qubits)

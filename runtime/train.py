@@ -41,6 +41,9 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     out: str = "runs/latest"
+    target: str | None = None  # with noise: train on the circuit compiled for this device ...
+    noise: bool = False  # ... under its calibrated noise (qsim trajectories)
+    trajectories: int = 16
 
     def model_config(self, classes: int) -> ModelConfig:
         circuit = HQViTConfig(self.image, self.patch, self.layers, self.heads, self.swap_test)
@@ -104,6 +107,24 @@ def prepare(cfg: TrainConfig) -> tuple[Dataset, np.ndarray, np.ndarray]:
     return ds, tr, te
 
 
+def _use_noise(model: VisionTransformer, cfg: TrainConfig) -> None:
+    from compiler.pipeline import compile_hqvit
+    from targets import resolve_target
+
+    if not cfg.target:
+        raise InputError("--noise needs --target NAME (the device whose calibrated noise to train under)")
+    if cfg.attention != "quantum" or cfg.backend != "qsim":
+        raise InputError("--noise trains the quantum attention on qsim: use --attention quantum --backend qsim")
+    if cfg.blocks != 1:
+        raise InputError("--noise supports --blocks 1 (parameter shift on noisy trajectories, no data gradients)")
+    if cfg.shots is not None:
+        raise InputError("--noise and --shots cannot be combined; use --trajectories")
+    if cfg.trajectories < 2:
+        raise InputError(f"--trajectories must be >= 2, got {cfg.trajectories}")
+    compiled = compile_hqvit(model.cfg.circuit, resolve_target(cfg.target), opt=2, seed=cfg.seed)
+    model.use_noise(compiled, cfg.trajectories, cfg.seed)
+
+
 def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
     if cfg.epochs < 1 or cfg.batch < 1 or not cfg.lr > 0:
         raise InputError("epochs and batch must be >= 1 and lr > 0")
@@ -111,6 +132,8 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
     ds, tr, te = prepare(cfg)
     mcfg = cfg.model_config(ds.classes)
     model = VisionTransformer(mcfg, backend=cfg.backend, shots=cfg.shots, seed=cfg.seed)
+    if cfg.noise:
+        _use_noise(model, cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start_epoch, history, train_seconds, samples = 0, [], 0.0, 0
     if resume:

@@ -113,7 +113,29 @@ class TargetNoiseModel(cirq.NoiseModel):
         qubit_of = {i: q for q, i in self.index.items()}
         t1, tphi = self.target.t1_us * 1e3, self.target.tphi_us() * 1e3
         out = []
+        # Idle damping accumulates per qubit and is emitted only before the qubit's next operation
+        # (and at the end): consecutive amplitude / phase damping channels on one qubit compose
+        # exactly (1 - gamma multiplies, coherence factors multiply), and nothing else acts on the
+        # qubit in between, so this is the same channel with far fewer trajectory steps.
+        pending: dict[int, float] = {}
+
+        def flush(qs) -> None:
+            ops = []
+            for q in qs:
+                t = pending.pop(q, 0.0)
+                if t <= 0:
+                    continue
+                gamma = 1.0 - math.exp(-self.scale * t / t1[q])
+                lam = 1.0 - math.exp(-2.0 * self.scale * t / tphi[q])
+                if gamma > 0:
+                    ops.append(cirq.amplitude_damp(gamma).on(qubit_of[q]))
+                if lam > 0:
+                    ops.append(cirq.phase_damp(lam).on(qubit_of[q]))
+            for layer in _layers(ops):
+                out.append(cirq.Moment(layer))
+
         for moment, plan in zip(moments, plans, strict=True):
+            flush(sorted({self.index[q] for op in moment for q in op.qubits}))
             measurements = [op for op in moment if cirq.is_measurement(op)]
             if measurements:  # readout error as bit flips just before measuring
                 flips = [
@@ -129,16 +151,12 @@ class TargetNoiseModel(cirq.NoiseModel):
                 if p > 0:
                     noise.append(cirq.depolarize(p, n_qubits=len(qs)).on(*(qubit_of[q] for q in qs)))
             for q, t in plan.idle:
-                gamma = 1.0 - math.exp(-self.scale * t / t1[q])
-                lam = 1.0 - math.exp(-2.0 * self.scale * t / tphi[q])
-                if gamma > 0:
-                    noise.append(cirq.amplitude_damp(gamma).on(qubit_of[q]))
-                if lam > 0:
-                    noise.append(cirq.phase_damp(lam).on(qubit_of[q]))
+                pending[q] = pending.get(q, 0.0) + t
             if noise:
                 # one channel per qubit per moment layer keeps moments valid for qsim
                 for layer in _layers(noise):
                     out.append(cirq.Moment(layer))
+        flush(sorted(pending))
         return out
 
 

@@ -1,0 +1,143 @@
+"""Noise studies: scale 0 is the noiseless evaluation, noise never helps beyond trajectory error,
+results survive Ctrl-C, bad input is one line."""
+
+import json
+import math
+
+import pytest
+
+from compiler.pipeline import compile_hqvit
+from runtime import noise_study
+from runtime.noise_study import evaluate_point, load_study, sweep
+from runtime.train import TrainConfig, evaluate, train
+from targets import resolve_target
+from tests.test_cli import assert_one_line_error, last_json, run
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("noise_ckpt")
+    result = train(TrainConfig(limit=150, epochs=2, batch=16, seed=1, out=str(out)), log=lambda _: None)
+    return result["checkpoint"]
+
+
+@pytest.mark.parametrize("target", ["ionq-aria", "grid:4x4"])
+def test_scale_zero_is_the_noiseless_evaluation(checkpoint, target):
+    setup = load_study(checkpoint, None)
+    compiled = compile_hqvit(setup.mcfg.circuit, resolve_target(target), opt=2)
+    point = evaluate_point(setup, compiled, 0.0, trajectories=4, shots=None, seed=0)
+    assert point["accuracy"] == evaluate(checkpoint)["test_accuracy"]
+    assert point["attention_abs_error"] == 0.0 and point["distribution_fidelity"] == 1.0
+
+
+def test_more_noise_never_improves_attention_beyond_trajectory_error(checkpoint):
+    setup = load_study(checkpoint, 6)
+    result = sweep(setup, "ibm-torino", [0.0, 0.5, 1.0, 2.0], trajectories=16, shots=None, seed=0, opt=1)
+    pts = result["points"]
+    assert [p["scale"] for p in pts] == [0.0, 0.5, 1.0, 2.0]
+    for a, b in zip(pts, pts[1:], strict=False):
+        slack = 3 * math.hypot(a["attention_trajectory_se"], b["attention_trajectory_se"])
+        assert b["attention_abs_error"] >= a["attention_abs_error"] - slack
+        assert b["distribution_fidelity"] <= a["distribution_fidelity"] + 0.02
+    assert pts[-1]["attention_abs_error"] > 0.01  # the noise is really there
+    assert all(0 <= p["trajectory_prediction_flips"] <= 1 for p in pts[1:])
+
+
+def test_interrupted_sweep_keeps_finished_points(checkpoint, monkeypatch):
+    setup = load_study(checkpoint, 2)
+    real = noise_study.evaluate_point
+    calls = []
+
+    def flaky(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(noise_study, "evaluate_point", flaky)
+    seen = []
+    result = sweep(setup, "ionq-aria", [0.0, 1.0, 2.0], 4, None, 0, 1, on_point=lambda r: seen.append(len(r["points"])))
+    assert result["interrupted"] and len(result["points"]) == 1 and seen == [1]
+
+
+def test_cli_sweep_and_compare_write_json_and_png(checkpoint, tmp_path):
+    out = tmp_path / "noise"
+    common = ["--checkpoint", checkpoint, "--limit", "3", "--trajectories", "4", "--out", str(out), "--json"]
+    sweep_result = last_json(run("noise-sweep", "--target", "ionq-aria", "--scales", "0,1", *common))
+    assert [p["scale"] for p in sweep_result["points"]] == [0.0, 1.0]
+    assert json.loads((out / "noise-sweep-ionq-aria.json").read_text())["points"] == sweep_result["points"]
+    assert (out / "noise-sweep-ionq-aria.png").stat().st_size > 1000
+    cmp = last_json(run("noise-compare", "--targets", "ionq-aria,grid:3x4", *common))
+    assert [r["target"] for r in cmp["targets"]] == ["ionq-aria", "grid:3x4"]
+    for r in cmp["targets"]:
+        assert r["two_qubit_gates"] > 0 and 0 < r["esp"] <= 1 and r["duration_ns"] > 0
+    assert (out / "noise-compare.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--scales", "0,x"], "--scales"),
+        (["--scales", "-1"], "--scales"),
+        (["--trajectories", "1"], "--trajectories"),
+        (["--target", "nosuch"], "nosuch"),
+    ],
+)
+def test_bad_sweep_input_is_one_line(checkpoint, args, needle):
+    base = {"--target": "ionq-aria", "--scales": "0"}
+    for k, v in zip(args[::2], args[1::2], strict=True):
+        base[k] = v
+    flat = [x for kv in base.items() for x in kv]
+    assert_one_line_error(run("noise-sweep", "--checkpoint", checkpoint, *flat, check=False), needle)
+
+
+def test_missing_checkpoint_is_one_line(tmp_path):
+    proc = run("noise-sweep", "--checkpoint", str(tmp_path / "none.pt"), "--target", "ionq-aria", check=False)
+    assert_one_line_error(proc, "does not exist")
+
+
+def test_noisy_parameter_shift_matches_noiseless_gradient_as_noise_vanishes():
+    import numpy as np
+
+    from compiler.hqvit import HQViTConfig, data_bindings, tokens_from_images
+    from runtime.data import load_dataset
+    from runtime.noisy_attention import NoisyAttention
+    from runtime.quantum_attention import QsimAttention
+
+    cfg = HQViTConfig()
+    compiled = compile_hqvit(cfg, resolve_target("ibm-torino"), opt=2)
+    tokens = tokens_from_images(load_dataset("digits", (8, 8)).images[:1].double(), cfg)
+    data, valid = data_bindings(tokens).numpy(), ((tokens**2).sum(-1) > 0).numpy()
+    rng = np.random.default_rng(0)
+    params = rng.uniform(-np.pi, np.pi, (1, len(cfg.trainable_symbols())))
+    upstream = rng.normal(size=(1, 1, cfg.tokens, cfg.tokens))
+    want, _ = QsimAttention(cfg, compiled).vjp(data, params, valid, upstream, False)
+    noisy = NoisyAttention(cfg, compiled, 1e-9, trajectories=2)
+    noisy.recording = False
+    got, _ = noisy.vjp(data, params, valid, upstream, False)
+    assert len(noisy.shift_slots) == len(cfg.trainable_symbols())
+    assert np.abs(got - want).max() < 1e-5 * max(1.0, np.abs(want).max())
+
+
+def test_train_under_noise_writes_a_checkpoint(tmp_path):
+    common = ["train", "--dataset", "digits", "--limit", "20", "--epochs", "1", "--batch", "8", "--json"]
+    out = last_json(run(*common, "--target", "ionq-aria", "--noise", "--trajectories", "2", "--out", str(tmp_path)))
+    assert out["epochs"] == 1 and out["checkpoint"]
+    ev = last_json(run("evaluate", "--checkpoint", out["checkpoint"], "--json"))
+    assert 0 <= ev["test_accuracy"] <= 1
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--noise"], "--target"),
+        (["--target", "ionq-aria"], "--noise"),
+        (["--noise", "--target", "ionq-aria", "--blocks", "2"], "--blocks 1"),
+        (["--noise", "--target", "nosuch"], "nosuch"),
+    ],
+)
+def test_bad_noisy_training_input_is_one_line(args, needle, tmp_path):
+    proc = run(
+        "train", "--dataset", "digits", "--limit", "20", "--epochs", "1", "--out", str(tmp_path), *args, check=False
+    )
+    assert_one_line_error(proc, needle)
