@@ -70,28 +70,39 @@ def _combine(prev: Gate, g: Gate) -> list[Gate] | None:
     return None
 
 
+def _earlier_on(positions: dict[int, list[int]], qubits) -> list[int]:
+    """Positions of the latest operations on ``qubits``, newest first (enough for LOOKBACK)."""
+    if len(qubits) == 1:
+        return positions.get(qubits[0], [])[-2 * LOOKBACK :][::-1]
+    found = set()
+    for q in qubits:
+        found.update(positions.get(q, [])[-2 * LOOKBACK :])
+    return sorted(found, reverse=True)
+
+
 def cancel_and_merge(circuit: Circuit) -> Circuit:
     segments = []
     for seg in circuit.segments:
         out: list = []
+        positions: dict[int, list[int]] = {}  # qubit -> indices in ``out`` of ops on it, in order
         for op in seg.ops:
+            qubits = tuple(getattr(op, "qubits", ()))
             if not isinstance(op, Gate):
+                for q in qubits:
+                    positions.setdefault(q, []).append(len(out))
                 out.append(op)
                 continue
             if op.name in GATES and GATES[op.name].rotation_axis and op.angles[0].is_zero_mod(2 * math.pi):
                 continue
             placed = False
             looked = 0
-            for k in range(len(out) - 1, -1, -1):
+            # only earlier ops sharing a qubit matter: the rest commute trivially
+            for k in _earlier_on(positions, qubits):
                 prev = out[k]
                 if prev is None:
                     continue
                 if not isinstance(prev, Gate):
-                    if set(getattr(prev, "qubits", ())) & set(op.qubits):
-                        break
-                    continue
-                if not set(prev.qubits) & set(op.qubits):
-                    continue
+                    break
                 looked += 1
                 if looked > LOOKBACK:
                     break
@@ -103,6 +114,8 @@ def cancel_and_merge(circuit: Circuit) -> Circuit:
                 if not commutes(prev, op):
                     break
             if not placed:
+                for q in qubits:
+                    positions.setdefault(q, []).append(len(out))
                 out.append(op)
         segments.append(Segment(seg.name, [op for op in out if op is not None]))
     return circuit.with_segments(segments)
