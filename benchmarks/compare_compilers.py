@@ -49,6 +49,9 @@ HQVIT = [
     ("HQViT MNIST 32x32", HQViTConfig((32, 32), (4, 4))),
 ]
 TOOL_ORDER = ["ours", "ours-bound", "qiskit", "tket", "cirq"]
+# ESP ratios are averaged only where both ESPs are at least this: below it the circuit has no
+# usable signal and ratios of 1e-40-sized numbers would dominate the geometric mean
+ESP_FLOOR = 1e-6
 
 
 def hqvit_case(cfg: HQViTConfig):
@@ -129,6 +132,10 @@ def evaluate(label: str, qasm: str, target_name: str, target, tools, cfg=None, b
     return rows
 
 
+def _group(row: dict) -> str:
+    return "HQViT" if row["circuit"].startswith("HQViT") else "general"
+
+
 def geomean(xs: list[float]) -> float | None:
     xs = [x for x in xs if x is not None and x > 0]
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
@@ -139,11 +146,11 @@ def summarize(rows: list[dict]) -> list[dict]:
     over the circuits where both verified (ours-bound: HQViT circuits only)."""
     index = {(r["circuit"], r["target"], r["tool"]): r for r in rows}
     out = []
-    for target in dict.fromkeys(r["target"] for r in rows):
+    for group, target in dict.fromkeys((_group(r), r["target"]) for r in rows):
         for tool in TOOL_ORDER:
             ratios_2q, ratios_t, ratios_esp, n = [], [], [], 0
             for r in rows:
-                if r["target"] != target or r["tool"] != tool or r.get("status") != "verified":
+                if _group(r) != group or r["target"] != target or r["tool"] != tool or r.get("status") != "verified":
                     continue
                 q = index.get((r["circuit"], target, "qiskit"))
                 if not q or q.get("status") != "verified":
@@ -151,14 +158,17 @@ def summarize(rows: list[dict]) -> list[dict]:
                 n += 1
                 ratios_2q.append(max(r["two_qubit_gates"], 1) / max(q["two_qubit_gates"], 1))
                 ratios_t.append(r["seconds"] / q["seconds"])
-                if r["esp"] > 0 and q["esp"] > 0:
+                if min(r["esp"], q["esp"]) >= ESP_FLOOR:
                     ratios_esp.append(r["esp"] / q["esp"])
             failed = sum(
-                1 for r in rows if r["target"] == target and r["tool"] == tool and r.get("status") != "verified"
+                1
+                for r in rows
+                if _group(r) == group and r["target"] == target and r["tool"] == tool and r.get("status") != "verified"
             )
             if n or failed:
                 out.append(
                     {
+                        "circuits_group": group,
                         "target": target,
                         "tool": tool,
                         "circuits": n,
@@ -166,6 +176,7 @@ def summarize(rows: list[dict]) -> list[dict]:
                         "two_qubit_vs_qiskit": geomean(ratios_2q),
                         "time_vs_qiskit": geomean(ratios_t),
                         "esp_vs_qiskit": geomean(ratios_esp),
+                        "esp_circuits": len(ratios_esp),
                     }
                 )
     return out
@@ -178,15 +189,16 @@ def _fmt(x, spec: str) -> str:
 def markdown(rows: list[dict], summary: list[dict], machine: str, day: str) -> str:
     lines = [
         f"Compiler comparison, {day}, {machine}. Ratios are geometric means over the circuits both tools",
-        "compiled and verified; below 1 is better for two-qubit count and time, above 1 is better for ESP.",
+        "compiled and verified (ESP: only circuits where both ESPs are at least 1e-6); below 1 is better",
+        "for two-qubit count and time, above 1 is better for ESP.",
         "",
-        "| target | tool | circuits | not verified | 2q vs Qiskit | ESP vs Qiskit | time vs Qiskit |",
-        "|---|---|---|---|---|---|---|",
+        "| circuits | target | tool | n | not verified | 2q vs Qiskit | ESP vs Qiskit (n) | time vs Qiskit |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
         lines.append(
-            f"| {s['target']} | {s['tool']} | {s['circuits']} | {s['not_verified']} | "
-            f"{_fmt(s['two_qubit_vs_qiskit'], '.3f')} | {_fmt(s['esp_vs_qiskit'], '.3g')} | "
+            f"| {s['circuits_group']} | {s['target']} | {s['tool']} | {s['circuits']} | {s['not_verified']} | "
+            f"{_fmt(s['two_qubit_vs_qiskit'], '.3f')} | {_fmt(s['esp_vs_qiskit'], '.3g')} ({s['esp_circuits']}) | "
             f"{_fmt(s['time_vs_qiskit'], '.2f')} |"
         )
     lines += [
@@ -209,22 +221,25 @@ def charts(summary: list[dict], stem: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    targets = list(dict.fromkeys(s["target"] for s in summary))
+    targets = list(dict.fromkeys((s["circuits_group"], s["target"]) for s in summary))
     tools = [t for t in TOOL_ORDER if any(s["tool"] == t for s in summary)]
     paths = []
     for key, title, log in (
         ("two_qubit_vs_qiskit", "two-qubit gates / Qiskit O3 (geometric mean, lower is better)", False),
         ("esp_vs_qiskit", "ESP / Qiskit O3 (geometric mean, higher is better)", True),
     ):
-        fig, ax = plt.subplots(figsize=(9, 4))
+        fig, ax = plt.subplots(figsize=(12, 4.2))
         width = 0.8 / len(tools)
         for k, tool in enumerate(tools):
             vals = [
-                next((s[key] for s in summary if s["target"] == t and s["tool"] == tool), None) or 0 for t in targets
+                next((s[key] for s in summary if (s["circuits_group"], s["target"]) == t and s["tool"] == tool), None)
+                or 0
+                for t in targets
             ]
             ax.bar([i + k * width for i in range(len(targets))], vals, width, label=tool)
         ax.axhline(1.0, color="black", lw=0.8)
-        ax.set_xticks([i + width * (len(tools) - 1) / 2 for i in range(len(targets))], targets)
+        labels = [f"{g}\n{t}" for g, t in targets]
+        ax.set_xticks([i + width * (len(tools) - 1) / 2 for i in range(len(targets))], labels, fontsize=7)
         ax.set_title(title)
         if log:
             ax.set_yscale("log")
@@ -241,7 +256,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", default="benchmarks/results")
     ap.add_argument("--quick", action="store_true", help="two circuits, two targets (a smoke run)")
+    ap.add_argument("--resummarize", metavar="JSON", help="rebuild summary, Markdown and charts from a results file")
     args = ap.parse_args()
+    if args.resummarize:
+        path = Path(args.resummarize)
+        data = json.loads(path.read_text())
+        data["summary"] = summarize(data["rows"])
+        path.write_text(json.dumps(data, indent=1))
+        stem = path.with_suffix("")
+        stem.with_suffix(".md").write_text(markdown(data["rows"], data["summary"], data["machine"], data["date"]))
+        charts(data["summary"], stem)
+        print(markdown([], data["summary"], data["machine"], data["date"]))
+        return
     t_start = time.perf_counter()
     targets = TARGETS[1:3] if args.quick else TARGETS
     hqvit = HQVIT[:1] if args.quick else HQVIT
