@@ -194,7 +194,9 @@ def compare(
         for name in tqdm(target_names, desc="noise compare", disable=None):
             compiled = compile_hqvit(setup.mcfg.circuit, resolve_target(name), opt=opt, seed=seed)
             point = evaluate_point(setup, compiled, 1.0, trajectories, shots, seed)
-            result["targets"].append({"target": name, **compiled_summary(compiled), **point})
+            summary = compiled_summary(compiled)
+            summary["device"] = summary.pop("target")  # the device's own name; "target" is what was asked for
+            result["targets"].append({**summary, **point, "target": name})
             if on_point:
                 on_point(result)
     except KeyboardInterrupt:
