@@ -31,6 +31,30 @@ def _emit(events, n_ev, value):
 
 
 @njit(cache=True)
+def _swap_layout(u, v, l2p, p2l):
+    lu, lv = p2l[u], p2l[v]
+    p2l[u], p2l[v] = lv, lu
+    if lu >= 0:
+        l2p[lu] = v
+    if lv >= 0:
+        l2p[lv] = u
+
+
+@njit(cache=True)
+def _distance_after_swap(ops, count, u, v, l2p, op_ptr, op_q, dist):
+    """Sum of distances between the physical qubits of ``ops[:count]`` once SWAP(u, v) is applied."""
+    total = 0.0
+    for k in range(count):
+        i = ops[k]
+        a = l2p[op_q[op_ptr[i]]]
+        b = l2p[op_q[op_ptr[i] + 1]]
+        a = v if a == u else (u if a == v else a)
+        b = v if b == u else (u if b == v else b)
+        total += dist[a, b]
+    return total
+
+
+@njit(cache=True)
 def route_kernel(
     op_ptr,
     op_q,
@@ -207,12 +231,7 @@ def route_kernel(
                         if hops[q, b] < nh:
                             nxt, nh = q, hops[q, b]
                     events, n_ev = _emit(events, n_ev, -(cur * n_phys + nxt) - 1)
-                    lu, lv = p2l[cur], p2l[nxt]
-                    p2l[cur], p2l[nxt] = lv, lu
-                    if lu >= 0:
-                        l2p[lu] = nxt
-                    if lv >= 0:
-                        l2p[lv] = cur
+                    _swap_layout(cur, nxt, l2p, p2l)
                     partner[cur] = partner[nxt] = after_swap[cur] = after_swap[nxt] = -1
                     swaps += 1
                     swap_cost += cost[cur, nxt]
@@ -264,25 +283,9 @@ def route_kernel(
             best = np.inf
             for c in range(n_cand):
                 u, v = cand_u[c], cand_v[c]
-                total_f = 0.0
-                for f in range(n_front):
-                    i = front[f]
-                    a = l2p[op_q[op_ptr[i]]]
-                    b = l2p[op_q[op_ptr[i] + 1]]
-                    a = v if a == u else (u if a == v else a)
-                    b = v if b == u else (u if b == v else b)
-                    total_f += dist[a, b]
-                score = total_f / n_front
+                score = _distance_after_swap(front, n_front, u, v, l2p, op_ptr, op_q, dist) / n_front
                 if n_ext > 0:
-                    total_e = 0.0
-                    for e in range(n_ext):
-                        i = ext[e]
-                        a = l2p[op_q[op_ptr[i]]]
-                        b = l2p[op_q[op_ptr[i] + 1]]
-                        a = v if a == u else (u if a == v else a)
-                        b = v if b == u else (u if b == v else b)
-                        total_e += dist[a, b]
-                    score += ext_weight * total_e / n_ext
+                    score += ext_weight * _distance_after_swap(ext, n_ext, u, v, l2p, op_ptr, op_q, dist) / n_ext
                 score = score * max(decay[u], decay[v]) + swap_weight * cost[u, v]
                 scores[c] = score
                 if score < best:
@@ -295,12 +298,7 @@ def route_kernel(
             c = ties[np.random.randint(0, n_ties)]
             u, v = cand_u[c], cand_v[c]
             events, n_ev = _emit(events, n_ev, -(u * n_phys + v) - 1)
-            lu, lv = p2l[u], p2l[v]
-            p2l[u], p2l[v] = lv, lu
-            if lu >= 0:
-                l2p[lu] = v
-            if lv >= 0:
-                l2p[lv] = u
+            _swap_layout(u, v, l2p, p2l)
             if partner[u] == v and partner[v] == u:
                 merged += 1
                 after_swap[u] = after_swap[v] = -1
