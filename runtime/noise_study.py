@@ -254,6 +254,7 @@ def plot_compare(result: dict, path) -> None:
         [100 * (r["accuracy_ci95"][1] - r["accuracy"]) for r in rows],
     ]
     axes[0].bar(names, acc, yerr=yerr, capsize=3)
+    axes[0].set_ylim(max(0.0, min(acc) - 10), 100)  # the differences are a few points: do not start at 0
     axes[0].set_title("test accuracy (%) at calibrated noise", fontsize=9)
     axes[1].bar(names, [r["attention_abs_error"] for r in rows], color="tab:red")
     axes[1].set_title("attention error mean |S_noisy − S|", fontsize=9)
