@@ -8,5 +8,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     terminalreporter.section("derived figures")
     for name, info in rows:
-        figures = ", ".join(f"{k} = {v:.1f}" if isinstance(v, float) else f"{k} = {v}" for k, v in info.items())
+        figures = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in info.items())
         terminalreporter.write_line(f"{name}: {figures}")
