@@ -8,7 +8,8 @@ Presets (``opt``), each a list of pure passes from passes/:
    consolidation (numeric runs only) before and after routing, and one SABRE routing trial (VF2
    layout when the interaction graph embeds without SWAPs).
 2. as 1, with SABRE forward-backward layout from 3 starts and 4 routing trials.
-3. as 2, with 8 starts, 3 refinement rounds and 8 routing trials.
+3. as 2, with 8 starts, 3 refinement rounds and 8 routing trials; on a device with uneven errors
+   the best calibrated ESP over ``ESP_SEEDS`` seeds x (error-weighted, uniform) routing.
 
 The pipeline records the time, two-qubit gate count and depth after every pass.
 """
