@@ -252,11 +252,56 @@ def charts(summary: list[dict], stem: Path) -> list[Path]:
     return paths
 
 
+def run_targets(targets: list[str], quick: bool = False) -> list[dict]:
+    hqvit = HQVIT[:1] if quick else HQVIT
+    general = general_circuits()[:1] if quick else general_circuits()
+    multiprocessing.set_forkserver_preload(["bench_warmup", "compilers", "scoring"])
+    rows: list[dict] = []
+    for name in targets:
+        target = resolve_target(name)
+        for label, cfg in hqvit:
+            qasm, bindings = hqvit_case(cfg)
+            rows += evaluate(label, qasm, name, target, TOOL_ORDER, cfg, bindings)
+        for label, qasm in general:
+            rows += evaluate(label, qasm, name, target, [t for t in TOOL_ORDER if t != "ours-bound"])
+    return rows
+
+
+def run_sharded(targets: list[str], shards: int, quick: bool) -> list[dict]:
+    """Targets split over ``shards`` worker processes (this machine has 2 cores): every tool's
+    compile of a circuit still runs in one worker, back to back, so the ratios compare like with
+    like. Rows come back in the order of ``targets``."""
+    import subprocess
+    import tempfile
+
+    groups = [targets[k::shards] for k in range(shards)]
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for k, group in enumerate(groups):
+            if not group:
+                continue
+            out = Path(tmp) / f"shard{k}.json"
+            cmd = [sys.executable, "-W", "ignore", __file__, "--targets", ",".join(group), "--shard-out", str(out)]
+            procs.append((group, out, subprocess.Popen(cmd + (["--quick"] if quick else []))))
+        by_target: dict[str, list[dict]] = {}
+        for group, out, proc in procs:
+            if proc.wait() != 0:
+                raise SystemExit(f"benchmark worker for {group} failed")
+            for row in json.loads(out.read_text()):
+                by_target.setdefault(row["target"], []).append(row)
+    return [row for name in targets for row in by_target.get(name, [])]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", default="benchmarks/results")
     ap.add_argument("--quick", action="store_true", help="two circuits, two targets (a smoke run)")
     ap.add_argument("--resummarize", metavar="JSON", help="rebuild summary, Markdown and charts from a results file")
+    ap.add_argument("--targets", help="comma-separated targets (default: all four)")
+    ap.add_argument(
+        "--shards", type=int, default=2, help="worker processes, one core each; targets are split between them"
+    )
+    ap.add_argument("--shard-out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.resummarize:
         path = Path(args.resummarize)
@@ -269,18 +314,14 @@ def main() -> None:
         print(markdown([], data["summary"], data["machine"], data["date"]))
         return
     t_start = time.perf_counter()
-    targets = TARGETS[1:3] if args.quick else TARGETS
-    hqvit = HQVIT[:1] if args.quick else HQVIT
-    general = general_circuits()[:1] if args.quick else general_circuits()
-    multiprocessing.set_forkserver_preload(["bench_warmup", "compilers", "scoring"])
-    rows: list[dict] = []
-    for name in targets:
-        target = resolve_target(name)
-        for label, cfg in hqvit:
-            qasm, bindings = hqvit_case(cfg)
-            rows += evaluate(label, qasm, name, target, TOOL_ORDER, cfg, bindings)
-        for label, qasm in general:
-            rows += evaluate(label, qasm, name, target, [t for t in TOOL_ORDER if t != "ours-bound"])
+    targets = args.targets.split(",") if args.targets else (TARGETS[1:3] if args.quick else TARGETS)
+    if args.shard_out:  # one worker of a sharded run: compile and check, write rows, stop
+        Path(args.shard_out).write_text(json.dumps(run_targets(targets, args.quick)))
+        return
+    if args.shards > 1 and len(targets) > 1:
+        rows = run_sharded(targets, args.shards, args.quick)
+    else:
+        rows = run_targets(targets, args.quick)
     summary = summarize(rows)
     machine = f"{platform.node()} ({platform.machine()}, {platform.python_version()})"
     day = str(date.today())

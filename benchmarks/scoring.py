@@ -43,7 +43,7 @@ def _random_unitaries(n: int, rng: np.random.Generator) -> list[np.ndarray]:
 def _simulate(circuit: cirq.Circuit, qubits: list[cirq.Qid]) -> np.ndarray:
     import qsimcirq
 
-    sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=2))
+    sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=1))
     return sim.simulate(circuit, qubit_order=qubits).final_state_vector.astype(np.complex128)
 
 

@@ -45,7 +45,7 @@ def _peak(fn) -> int:
 @pytest.mark.parametrize("circuit", list(CIRCUITS))
 def test_compile(benchmark, circuit, target_name, opt):
     cfg, target = CIRCUITS[circuit], resolve_target(target_name)
-    result = benchmark.pedantic(lambda: compile_hqvit(cfg, target, opt=opt), rounds=1 if circuit == "mnist32" else 3)
+    result = benchmark.pedantic(lambda: compile_hqvit(cfg, target, opt=opt), rounds=3 if circuit == "digits8" else 1)
     report = result.report()
     benchmark.extra_info.update(
         two_qubit_gates=report["two_qubit_gates"],
