@@ -75,7 +75,8 @@ class NoisyAttention:
         self.line = cirq.LineQubit.range(self.n)
         device = compiled.cirq_qubits()
         self.to_line = {device[p]: self.line[i] for p, i in self.remap.items()}
-        # the noise model looks qubits up by target index; unused indices get placeholder qubits
+        # the noise model looks qubits up by target index; indices the circuit never uses get
+        # stand-in qubits that appear in no operation
         by_index = [cirq.NamedQubit(f"unused{p}") for p in range(compiled.target.num_qubits)]
         for p, i in self.remap.items():
             by_index[p] = self.line[i]
@@ -148,9 +149,10 @@ class NoisyAttention:
         s_out, s_a, s_b = np.zeros((b, h, t, t)), np.zeros((b, h, t, t)), np.zeros((b, h, t, t))
         mask_out = np.zeros((b, t), dtype=bool)
         for i in range(b):
-            state = ex.prefix_state(ex.prefix.table.bind(ex.symbol_vector(data[i], params[0])))
-            ideal_p = ex.suffix_probabilities(state, self.ideal._suffix_angles(data[i], params))
-            ideal_s, _ = attention_from_joint(self.readout.joint(ideal_p), valid[i])
+            if self.recording:  # the noiseless reference, for the error and fidelity figures only
+                state = ex.prefix_state(ex.prefix.table.bind(ex.symbol_vector(data[i], params[0])))
+                ideal_p = ex.suffix_probabilities(state, self.ideal._suffix_angles(data[i], params))
+                ideal_s, _ = attention_from_joint(self.readout.joint(ideal_p), valid[i])
             for head in range(h):
                 seed = int(self.rng.integers(2**31 - 1))
                 half_a, half_b = self._noisy_probabilities(ex.symbol_vector(data[i], params[head]), seed)
