@@ -204,12 +204,18 @@ def compare(
     return result
 
 
-def plot_sweep(result: dict, path) -> None:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display on a server)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_sweep(result: dict, path) -> None:
+    plt = _pyplot()
     pts = result["points"]
     if not pts:
         return
@@ -238,11 +244,7 @@ def plot_sweep(result: dict, path) -> None:
 
 
 def plot_compare(result: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     rows = result["targets"]
     if not rows:
         return

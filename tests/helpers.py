@@ -4,7 +4,7 @@ import cirq
 import numpy as np
 
 from compiler.cirq_export import to_cirq
-from compiler.ir import Circuit
+from compiler.ir import Circuit, Segment
 
 
 def state_of(circuit: Circuit, bindings: dict[str, float]) -> np.ndarray:
@@ -21,3 +21,8 @@ def unitary_of(circuit: Circuit, bindings: dict[str, float]) -> np.ndarray:
 
 def equal_up_to_phase(a: np.ndarray, b: np.ndarray, atol: float = 1e-8) -> bool:
     return cirq.allclose_up_to_global_phase(a, b, atol=atol)
+
+
+def one_segment(n: int, ops: list) -> Circuit:
+    """An n-qubit circuit with ``ops`` in a single ``main`` segment."""
+    return Circuit(n, [Segment("main", ops)])

@@ -4,14 +4,10 @@ import numpy as np
 import pytest
 
 from compiler.angles import Angle
-from compiler.ir import Circuit, Gate, Segment
+from compiler.ir import Gate
 from compiler.metrics import gate_counts
 from passes.consolidate import consolidate_blocks
-from tests.helpers import equal_up_to_phase, unitary_of
-
-
-def _c(n, ops):
-    return Circuit(n, [Segment("main", ops)])
+from tests.helpers import equal_up_to_phase, one_segment, unitary_of
 
 
 def _two_qubit(c):
@@ -31,9 +27,9 @@ def test_swap_after_controlled_phase_becomes_three_czs():
         Gate("cx", (1, 0)),
         Gate("cx", (0, 1)),
     ]
-    out = consolidate_blocks(_c(2, ops))
+    out = consolidate_blocks(one_segment(2, ops))
     assert _two_qubit(out) == 3
-    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(_c(2, ops), {}))
+    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(one_segment(2, ops), {}))
 
 
 def test_blocks_interrupted_by_other_qubits_stay_correct():
@@ -47,7 +43,7 @@ def test_blocks_interrupted_by_other_qubits_stay_correct():
         else:
             a, b = (int(x) for x in rng.choice(4, 2, replace=False))
             ops.append(Gate(str(rng.choice(names)), (a, b)))
-    c = _c(4, ops)
+    c = one_segment(4, ops)
     out = consolidate_blocks(c)
     assert _two_qubit(out) < _two_qubit(c)
     assert equal_up_to_phase(unitary_of(out, {}), unitary_of(c, {}))
@@ -62,10 +58,10 @@ def test_symbolic_gates_end_blocks_and_are_kept():
         Gate("cx", (0, 1)),
         Gate("cx", (1, 0)),
     ]
-    out = consolidate_blocks(_c(2, ops))
+    out = consolidate_blocks(one_segment(2, ops))
     assert any(g.angles and not g.angles[0].is_numeric for g in out.gates())
     for value in (0.3, -1.9):
-        assert equal_up_to_phase(unitary_of(out, {"a": value}), unitary_of(_c(2, ops), {"a": value}))
+        assert equal_up_to_phase(unitary_of(out, {"a": value}), unitary_of(one_segment(2, ops), {"a": value}))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -76,7 +72,7 @@ def test_random_two_qubit_runs_never_grow(seed):
         q = int(rng.integers(2))
         ops.append(Gate("u3", (q,), tuple(Angle(float(x)) for x in rng.uniform(-3, 3, 3))))
         ops.append(Gate("cx", (q, 1 - q)))
-    c = _c(2, ops)
+    c = one_segment(2, ops)
     out = consolidate_blocks(c)
     assert _two_qubit(out) <= 3
     assert equal_up_to_phase(unitary_of(out, {}), unitary_of(c, {}))

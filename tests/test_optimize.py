@@ -12,12 +12,8 @@ from compiler.pipeline import compile_circuit
 from compiler.verify import verify_compiled
 from passes.cancel import cancel_and_merge, expand_swaps
 from targets import resolve_target
-from tests.helpers import equal_up_to_phase, unitary_of
+from tests.helpers import equal_up_to_phase, one_segment, unitary_of
 from tests.test_executor import random_circuit
-
-
-def _c(n, ops):
-    return Circuit(n, [Segment("main", ops)])
 
 
 def test_inverse_pairs_and_rotations():
@@ -32,7 +28,7 @@ def test_inverse_pairs_and_rotations():
         Gate("ry", (2,), (a * 2,)),
         Gate("ry", (2,), (Angle(0.5),)),
     ]
-    out = cancel_and_merge(_c(3, ops))
+    out = cancel_and_merge(one_segment(3, ops))
     assert [(g.name, g.qubits) for g in out.gates()] == [("ry", (2,))]
     assert next(out.gates()).angles[0] == Angle.symbol("a", 2.0) + 0.5
 
@@ -46,21 +42,21 @@ def test_cancellation_through_commuting_gates():
         Gate("rz", (0,), (Angle(-0.3),)),
         Gate("rx", (1,), (Angle(-0.2),)),
     ]
-    out = cancel_and_merge(_c(3, ops))
+    out = cancel_and_merge(one_segment(3, ops))
     assert [g.name for g in out.gates()] == ["cx", "cx"]
-    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(_c(3, ops), {}))
+    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(one_segment(3, ops), {}))
 
 
 def test_no_cancellation_across_non_commuting_gates():
     ops = [Gate("h", (0,)), Gate("cx", (0, 1)), Gate("h", (0,))]
-    assert len(list(cancel_and_merge(_c(2, ops)).gates())) == 3
+    assert len(list(cancel_and_merge(one_segment(2, ops)).gates())) == 3
 
 
 def test_swap_next_to_a_cnot_costs_two_cnots():
     ops = [Gate("cx", (1, 0)), Gate("swap", (0, 1))]
-    out = cancel_and_merge(expand_swaps(_c(2, ops)))
+    out = cancel_and_merge(expand_swaps(one_segment(2, ops)))
     assert sum(g.name == "cx" for g in out.gates()) == 2
-    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(_c(2, ops), {}))
+    assert equal_up_to_phase(unitary_of(out, {}), unitary_of(one_segment(2, ops), {}))
 
 
 @pytest.mark.parametrize("seed", range(10))
