@@ -15,6 +15,7 @@ import torch
 from .encoding import encoding_angles, encoding_symbols
 from .errors import InputError
 from .ir import DATA, TRAINABLE, AmplitudeEncode, Ansatz, Circuit, Measure, Segment, SwapTest
+from .resources import check_compilable
 
 SWAP_TESTS = ("bell", "cswap")
 
@@ -90,6 +91,12 @@ class HQViTConfig:
     def logical_qubits(self) -> int:
         return 2 * self.copy_qubits + (1 if self.swap_test == "cswap" else 0)
 
+    @property
+    def logical_gate_estimate(self) -> int:
+        """Gates of the lowered circuit, known before building it: each Möttönen tree has about
+        2^n RY and 2^n CNOTs; the ansatz and the swap test are O(L log d)."""
+        return 4 * (1 << self.copy_qubits) + 4 * self.layers * self.feature_qubits + 16 * self.feature_qubits
+
     def trainable_symbols(self) -> list[str]:
         return [f"{u}{layer}_{m}" for u in "qk" for layer in range(self.layers) for m in range(self.feature_qubits)]
 
@@ -121,6 +128,8 @@ def data_bindings(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def build_attention_circuit(cfg: HQViTConfig) -> Circuit:
+    size = f"the {cfg.image[0]}x{cfg.image[1]} / {cfg.patch[0]}x{cfg.patch[1]} circuit"
+    check_compilable(cfg.logical_gate_estimate, cfg.logical_qubits, size)  # before 2^n symbols exist
     n_idx, n = cfg.index_qubits, cfg.copy_qubits
     idx1, feat1 = tuple(range(0, n_idx)), tuple(range(n_idx, n))
     idx2, feat2 = tuple(range(n, n + n_idx)), tuple(range(n + n_idx, 2 * n))

@@ -18,6 +18,7 @@ from .angles import Angle
 from .errors import InputError
 from .gates import GATES, NON_LIBRARY
 from .ir import Circuit, Gate, Measure, Segment
+from .resources import check_compilable
 
 
 def _num(x: float) -> str:
@@ -98,6 +99,7 @@ def to_qasm3(circuit: Circuit) -> str:
 _QREG = re.compile(r"\bqreg\s+([A-Za-z_][A-Za-z0-9_]*)\s*\[\s*(\d+)\s*\]")
 
 _BARRIER = re.compile(r"\bbarrier\b[^;]*;")
+_VERSION = re.compile(r"\bOPENQASM\s+([0-9][0-9.]*)")
 
 # Cirq gates that map one-to-one onto IR gate names.
 _FIXED = {
@@ -183,10 +185,28 @@ def from_qasm2(text: str, source: str = "<string>") -> Circuit:
     return Circuit(len(qubits), [Segment("main", ops)])
 
 
+# An OpenQASM 2 gate statement takes at least ~8 bytes ("cx a,b;"), so a file's size bounds
+# its gate count before anything is parsed.
+MIN_BYTES_PER_STATEMENT = 8
+
+
 def read_qasm2(path: str | Path) -> Circuit:
+    """Read an OpenQASM 2 file; anything else (binary data, OpenQASM 3, a file too large to compile)
+    is refused with one InputError naming the file."""
     p = Path(path)
     try:
-        text = p.read_text()
+        size = p.stat().st_size
+        check_compilable(size // MIN_BYTES_PER_STATEMENT, None, f"OpenQASM file {p} ({size} bytes)")
+        raw = p.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read OpenQASM file {p}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"--qasm {p} is not a text file (byte {e.start} is not UTF-8)") from None
+    if "\0" in text:
+        raise InputError(f"--qasm {p} is not a text file (it contains NUL bytes)")
+    version = _VERSION.search(text)
+    if version and not version.group(1).startswith("2"):
+        raise InputError(f"--qasm {p} is OpenQASM {version.group(1)}; only OpenQASM 2 is read (header 'OPENQASM 2.0;')")
     return from_qasm2(text, str(p))

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from compiler.errors import InputError
+from compiler.resources import check_bytes
 
 DATASETS = ("digits", "mnist5k", "idx:DIR")
 
@@ -145,6 +146,8 @@ def load_dataset(spec: str, size: tuple[int, int]) -> Dataset:
     else:
         raise InputError(f"unknown dataset {spec!r}; use one of: {', '.join(DATASETS)}")
     x = np.asarray(x, dtype=np.float64)
+    # float32 images at the requested size, plus the float64 tokens and encoding angles made from them
+    check_bytes(len(x) * size[0] * size[1] * (4 + 8 + 8), f"{spec} resized to {size[0]}x{size[1]} ({len(x)} images)")
     validate_images(x, spec)
     if (x < 0).any():
         raise InputError(f"{spec}: negative pixel values; images must be intensities")

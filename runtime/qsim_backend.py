@@ -20,8 +20,7 @@ from qsimcirq import qsim
 from compiler.angles import AngleTable
 from compiler.gates import ECR_MATRIX
 from compiler.ir import DATA, TRAINABLE, Circuit, Gate
-
-from .resources import check_simulable
+from compiler.resources import check_simulable
 
 _FIXED = {
     "h": (qsim.kH, {}),

@@ -14,6 +14,8 @@ import numpy as np
 import qsimcirq
 from qsimcirq import qsim
 
+from compiler.resources import check_simulable
+
 from .qsim_backend import QsimOptions
 
 
@@ -112,6 +114,7 @@ class TrajectorySimulator:
     ):
         """Translate ``noisy_circuit`` with qsimcirq, or take a ``translated`` one (``NoisyTemplate``)."""
         self.qubits = list(qubit_order)
+        check_simulable(len(self.qubits), "the noisy circuit")  # before translating or allocating
         if translated is None:
             program = qsimcirq.QSimCircuit(noisy_circuit)
             translated, _ = program.translate_cirq_to_qtrajectory(self.qubits)

@@ -9,8 +9,8 @@ import pytest
 from compiler.angles import Angle
 from compiler.gates import GATES
 from compiler.ir import Circuit, Gate, Segment
+from compiler.resources import check_simulable
 from runtime.qsim_backend import QsimExecutor
-from runtime.resources import check_simulable
 from tests.helpers import state_of
 
 
