@@ -8,19 +8,60 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from compiler.errors import InputError
+from compiler.errors import CalibrationWarning, InputError, TrainingDiverged
 from compiler.hqvit import SWAP_TESTS, HQViTConfig, data_bindings, parse_size, tokens_from_images
+from runtime.train import MAX_SEED
 
 EXIT_INPUT, EXIT_FAILED, EXIT_INTERNAL = 2, 1, 3
 VERIFY_TOLERANCE = 1e-3  # 1 - |<logical|compiled>| in float32 over thousands of gates stays below ~3e-4
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one ``hqvit: error:`` line (no usage block), exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_INPUT, f"hqvit: error: {message}\n")
+
+
+def _seed(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..{MAX_SEED}, got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _positive_finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
 
 def _config(args) -> HQViTConfig:
@@ -151,10 +192,10 @@ def _verify_dataset(cfg: HQViTConfig, name: str | None) -> str:
 
 
 def cmd_verify(args) -> int:
+    from compiler.resources import check_simulable
     from runtime.data import load_dataset
     from runtime.exact import exact_attention
     from runtime.quantum_attention import QsimAttention, qsim_attention
-    from runtime.resources import check_simulable
 
     cfg = _config(args)
     check_simulable(cfg.logical_qubits, f"the {cfg.image[0]}x{cfg.image[1]} / {cfg.patch[0]}x{cfg.patch[1]} circuit")
@@ -198,7 +239,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from runtime.resources import check_simulable
+    from compiler.resources import check_simulable
     from runtime.train import TrainConfig, train
 
     cfg = TrainConfig(
@@ -222,6 +263,7 @@ def cmd_train(args) -> int:
         noise=args.noise,
         trajectories=args.trajectories,
     )
+    cfg.validate()
     if args.target and not args.noise:
         raise InputError("--target is used with --noise (train under that device's calibrated noise)")
     if args.noise:
@@ -231,10 +273,6 @@ def cmd_train(args) -> int:
             raise InputError("--noise needs --target NAME (the device whose calibrated noise to train under)")
         resolve_target(args.target)  # fail on a bad name before any data is loaded
     circuit_cfg = cfg.model_config(10).circuit  # validates sizes before any data is loaded
-    if args.blocks < 1:
-        raise InputError(f"--blocks must be >= 1, got {args.blocks}")
-    if args.shots is not None and args.shots < 1:
-        raise InputError(f"--shots must be >= 1, got {args.shots}")
     if cfg.attention == "quantum" and cfg.backend == "qsim":
         check_simulable(circuit_cfg.logical_qubits, "the attention circuit")
     if circuit_cfg.features % circuit_cfg.heads:
@@ -342,13 +380,13 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shots", type=int, default=None, help="sample S from this many shots (default: exact)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
     p.add_argument("--opt", type=int, choices=(0, 1, 2, 3), default=2, help="compile preset (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed for compilation and trajectories (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for compilation and trajectories (default 0)")
     p.add_argument("--out", default="runs/noise", help="directory for the JSON and PNG (default runs/noise)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hqvit", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="hqvit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("compile", help="compile the HQViT attention circuit (or an OpenQASM 2 file)")
     _add_circuit_args(p)
@@ -365,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--verify", action="store_true", help="check the compiled circuit against the logical one")
     p.add_argument("--opt", type=int, choices=(0, 1, 2, 3), default=2, help="optimization preset (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed for layout and routing trials (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for layout and routing trials (default 0)")
     p.add_argument("--noise-blind", action="store_true", help="ignore calibrated errors in layout and routing")
     p.set_defaults(func=cmd_compile)
 
@@ -381,8 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dataset", default=None, help="digits | mnist5k | idx:DIR (default: digits up to 8x8, else mnist5k)"
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tolerance", type=float, default=1e-5)
+    p.add_argument("--seed", type=_seed, default=0, help="seed for the images and angles (default 0)")
+    p.add_argument("--tolerance", type=_positive_finite, default=1e-5, help="largest |S - S_exact| (default 1e-5)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("train", help="train the hybrid model (or its classical twin) on real images")
@@ -394,10 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shots", type=int, default=None, help="estimate S from this many shots (default: exact probabilities)"
     )
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default 10)")
+    p.add_argument("--batch", type=_positive_int, default=32, help="mini-batch size (default 32)")
+    p.add_argument("--lr", type=_positive_finite, default=1e-2, help="Adam learning rate (default 0.01)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for the split, initialization and order (default 0)")
     p.add_argument("--limit", type=int, default=None, help="use a stratified subset of N images")
     p.add_argument("--out", default="runs/latest", help="directory for checkpoint.pt (default runs/latest)")
     p.add_argument("--resume", metavar="FILE", help="continue training from this checkpoint")
@@ -427,13 +465,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:
+    """Calibration warnings are for the user: one line, no source location."""
+    if issubclass(category, CalibrationWarning):
+        print(f"hqvit: warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings
+            return args.func(args)
     except InputError as e:
         print(f"hqvit: error: {e}", file=sys.stderr)
         return EXIT_INPUT
+    except TrainingDiverged as e:
+        print(f"hqvit: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("hqvit: interrupted", file=sys.stderr)
         return 130

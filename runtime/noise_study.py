@@ -30,9 +30,10 @@ from compiler.errors import InputError
 from compiler.pipeline import compile_hqvit
 from targets import resolve_target
 
+from .checkpoint import load_checkpoint
 from .model import ModelConfig, VisionTransformer, quantum_backends
 from .noisy_attention import NoisyAttention
-from .train import TrainConfig, load_checkpoint, prepare, seed_everything
+from .train import checkpoint_configs, prepare, restore_model, seed_everything
 
 
 @dataclass
@@ -46,9 +47,7 @@ class StudySetup:
 
 def load_study(checkpoint: str, limit: int | None) -> StudySetup:
     ckpt = load_checkpoint(checkpoint)
-    tc = ckpt["train_config"]
-    cfg = TrainConfig(**{**tc, "image": tuple(tc["image"]), "patch": tuple(tc["patch"])})
-    mcfg = ModelConfig.from_dict(ckpt["model_config"])
+    cfg, mcfg = checkpoint_configs(ckpt, checkpoint)
     if mcfg.attention != "quantum":
         raise InputError(f"checkpoint {checkpoint} has classical attention: there is no circuit to add noise to")
     seed_everything(cfg.seed)
@@ -57,8 +56,7 @@ def load_study(checkpoint: str, limit: int | None) -> StudySetup:
         if limit < 1:
             raise InputError(f"--limit must be >= 1, got {limit}")
         te = te[:limit]
-    model = VisionTransformer(mcfg, backend="qsim", seed=cfg.seed)
-    model.load_state_dict(ckpt["model"])
+    model = restore_model(ckpt, mcfg, checkpoint, backend="qsim", seed=cfg.seed)
     model.eval()
     return StudySetup(model, mcfg, ds.images[te], ds.labels[te], str(checkpoint))
 
@@ -95,13 +93,12 @@ def evaluate_point(
             module.qsim = backend
         pred = _predict(model, setup.images, batch, f"scale {scale:g}")
         halves = []
-        if scale > 0:
-            for half in ("a", "b"):
-                for backend in noisy:
-                    backend.start_replay(half)
-                halves.append(_predict(model, setup.images, batch, f"scale {scale:g} half {half}"))
-                for backend in noisy:
-                    backend.stop_replay()
+        for half in ("a", "b"):
+            for backend in noisy:
+                backend.start_replay(half)
+            halves.append(_predict(model, setup.images, batch, f"scale {scale:g} half {half}"))
+            for backend in noisy:
+                backend.stop_replay()
     finally:
         for module, backend in zip(_scores_modules(model), originals, strict=True):
             module.qsim = backend
@@ -115,24 +112,19 @@ def evaluate_point(
         "accuracy_ci95": [lo, hi],
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    if halves:
-        acc_halves = [float((h == setup.labels).float().mean()) for h in halves]
-        point["accuracy_halves"] = acc_halves
-        point["trajectory_accuracy_spread"] = abs(acc_halves[0] - acc_halves[1])
-        point["trajectory_prediction_flips"] = float((halves[0] != halves[1]).float().mean())
+    acc_halves = [float((h == setup.labels).float().mean()) for h in halves]
+    point["accuracy_halves"] = acc_halves
+    point["trajectory_accuracy_spread"] = abs(acc_halves[0] - acc_halves[1])
+    point["trajectory_prediction_flips"] = float((halves[0] != halves[1]).float().mean())
     errors = np.array([e for b in noisy for e in b.record.abs_error])
     fids = np.array([f for b in noisy for f in b.record.fidelity])
     half_rms = np.array([r for b in noisy for r in b.record.half_difference_rms])
-    if len(errors):
-        point["attention_abs_error"] = float(errors.mean())
-        point["attention_abs_error_ci95"] = (
-            float(1.96 * errors.std(ddof=1) / math.sqrt(len(errors))) if len(errors) > 1 else None
-        )
-        point["attention_trajectory_se"] = float(np.sqrt(np.mean(half_rms**2)) / 2)
-        point["distribution_fidelity"] = float(fids.mean())
-    else:  # scale 0: the noiseless binding path, identical to the ideal by construction
-        point.update(attention_abs_error=0.0, attention_abs_error_ci95=0.0, attention_trajectory_se=0.0)
-        point["distribution_fidelity"] = 1.0
+    point["attention_abs_error"] = float(errors.mean()) if len(errors) else None
+    point["attention_abs_error_ci95"] = (
+        float(1.96 * errors.std(ddof=1) / math.sqrt(len(errors))) if len(errors) > 1 else None
+    )
+    point["attention_trajectory_se"] = float(np.sqrt(np.mean(half_rms**2)) / 2) if len(half_rms) else None
+    point["distribution_fidelity"] = float(fids.mean()) if len(fids) else None
     point["seconds_per_image"] = round(point["seconds"] / max(n, 1), 4)
     return point
 

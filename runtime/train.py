@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import math
 import random
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +13,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from compiler.errors import InputError
+from compiler.errors import InputError, TrainingDiverged
 from compiler.hqvit import HQViTConfig
 
+from .checkpoint import CHECKPOINT_NAME, OutputLock, load_checkpoint, save_atomic
 from .data import Dataset, load_dataset, split
 from .model import ModelConfig, VisionTransformer
 
-CHECKPOINT_NAME = "checkpoint.pt"
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (and so scikit-learn's) takes 0 .. 2^32 - 1
+# What must match between a checkpoint and a run that resumes it: the model's shape and the data
+# split (dataset, limit and seed choose the test images; resuming with others would train on them).
+RESUME_FIELDS = ("dataset", "image", "patch", "layers", "heads", "swap_test", "blocks", "attention", "limit", "seed")
 
 
 @dataclass
@@ -49,10 +52,40 @@ class TrainConfig:
         circuit = HQViTConfig(self.image, self.patch, self.layers, self.heads, self.swap_test)
         return ModelConfig(circuit, classes=classes, blocks=self.blocks, attention=self.attention)
 
+    def validate(self) -> None:
+        """Every numeric argument checked on its own, so the message names the one that is wrong."""
+        for name in ("epochs", "batch", "blocks"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"--{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise InputError(f"--lr must be a finite number > 0, got {self.lr!r}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise InputError(f"--seed must be an integer in 0..{MAX_SEED}, got {self.seed!r}")
+        if self.shots is not None and self.shots < 1:
+            raise InputError(f"--shots must be >= 1, got {self.shots}")
+        if self.limit is not None and self.limit < 10:
+            raise InputError(f"--limit must be at least 10 images, got {self.limit}")
+        if self.trajectories < 2:
+            raise InputError(f"--trajectories must be >= 2, got {self.trajectories}")
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise InputError(f"--out {out} is an existing file; it must name a directory (checkpoint.pt goes in it)")
 
-@dataclass
-class History:
-    epochs: list[dict] = field(default_factory=list)
+    @staticmethod
+    def from_dict(d: object, where: str) -> TrainConfig:
+        """Rebuild from a checkpoint's plain dict, which may come from anyone: unknown or
+        mistyped fields are an InputError, never a crash."""
+        known = {f.name for f in fields(TrainConfig)}
+        if not isinstance(d, dict) or not set(d) <= known:
+            extra = sorted(set(d) - known) if isinstance(d, dict) else []
+            raise InputError(f"{where}: field 'train_config' is not a training configuration {extra or ''}".strip())
+        try:
+            cfg = TrainConfig(**{**d, "image": tuple(d.get("image", (8, 8))), "patch": tuple(d.get("patch", (4, 4)))})
+            cfg.model_config(10)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"{where}: field 'train_config' is invalid: {e}") from None
+        return cfg
 
 
 def seed_everything(seed: int) -> None:
@@ -61,32 +94,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def save_atomic(obj: dict, path: Path) -> None:
-    """Write to a temporary file in the same directory, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _check_resumable(cfg: TrainConfig, ckpt: dict, path: str) -> None:
+    """A resumed run must train the same model on the same split; say which argument differs."""
+    old = TrainConfig.from_dict(ckpt["train_config"], f"checkpoint {path}")
+    for name in RESUME_FIELDS:
+        mine, theirs = getattr(cfg, name), getattr(old, name)
+        if mine != theirs:
+            show = (lambda v: "x".join(map(str, v))) if name in ("image", "patch") else str
+            raise InputError(
+                f"--resume {path} was trained with --{name.replace('_', '-')} {show(theirs)}, "
+                f"this run asks for {show(mine)}; resume with the same value or start a new --out"
+            )
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"checkpoint {p} does not exist")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise InputError(f"checkpoint {p} is not readable: {type(e).__name__}") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "train_config" not in ckpt:
-        raise InputError(f"{p} is not a checkpoint written by hqvit train")
-    return ckpt
+def _all_finite(loss: torch.Tensor, model: nn.Module) -> bool:
+    if not torch.isfinite(loss):
+        return False
+    return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters())
 
 
 @torch.no_grad()
@@ -119,15 +143,28 @@ def _use_noise(model: VisionTransformer, cfg: TrainConfig) -> None:
         raise InputError("--noise supports --blocks 1 (parameter shift on noisy trajectories, no data gradients)")
     if cfg.shots is not None:
         raise InputError("--noise and --shots cannot be combined; use --trajectories")
-    if cfg.trajectories < 2:
-        raise InputError(f"--trajectories must be >= 2, got {cfg.trajectories}")
     compiled = compile_hqvit(model.cfg.circuit, resolve_target(cfg.target), opt=2, seed=cfg.seed)
     model.use_noise(compiled, cfg.trajectories, cfg.seed)
 
 
 def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
-    if cfg.epochs < 1 or cfg.batch < 1 or not cfg.lr > 0:
-        raise InputError("epochs and batch must be >= 1 and lr > 0")
+    """Train with Adam, writing ``cfg.out``/checkpoint.pt atomically after every epoch.
+
+    The output directory is locked for the whole run. Training stops with ``TrainingDiverged`` at
+    the first non-finite loss or gradient, before the optimizer step, so the checkpoint on disk is
+    always the last good epoch. On resume, ``--lr`` replaces the learning rate saved in the
+    optimizer state (the moment estimates are kept).
+    """
+    cfg.validate()
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(resume)
+        _check_resumable(cfg, ckpt, resume)
+    with OutputLock(Path(cfg.out)):
+        return _train_locked(cfg, ckpt, resume, log)
+
+
+def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) -> dict:
     seed_everything(cfg.seed)
     ds, tr, te = prepare(cfg)
     mcfg = cfg.model_config(ds.classes)
@@ -136,13 +173,18 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
         _use_noise(model, cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start_epoch, history, train_seconds, samples = 0, [], 0.0, 0
-    if resume:
-        ckpt = load_checkpoint(resume)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start_epoch, history = ckpt["epoch"], ckpt["history"]
+    if ckpt is not None:
+        try:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(f"--resume {resume} does not fit this model: {first}") from None
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr
         train_seconds, samples = ckpt.get("train_seconds", 0.0), ckpt.get("train_samples", 0)
-        torch.set_rng_state(ckpt["torch_rng"])
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT_NAME
     x_tr, y_tr, x_te, y_te = ds.images[tr], ds.labels[tr], ds.images[te], ds.labels[te]
@@ -157,11 +199,17 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
             bar = tqdm(
                 range(0, len(order), cfg.batch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None
             )
-            for start in bar:
+            for step, start in enumerate(bar):
                 idx = order[start : start + cfg.batch]
                 opt.zero_grad()
                 loss = loss_fn(model(x_tr[idx]), y_tr[idx])
                 loss.backward()
+                if not _all_finite(loss, model):
+                    kept = f"epoch {epoch}, the last good one, is kept in {ckpt_path}" if history else "no checkpoint"
+                    raise TrainingDiverged(
+                        f"training diverged at epoch {epoch + 1}, step {step + 1}: a non-finite loss or gradient "
+                        f"(--lr {cfg.lr:g}); {kept}"
+                    )
                 opt.step()
                 total_loss += loss.item() * len(idx)
                 samples += len(idx)
@@ -207,20 +255,38 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
     }
 
 
+def checkpoint_configs(ckpt: dict, path: str | Path) -> tuple[TrainConfig, ModelConfig]:
+    """The training and model configurations stored in a loaded checkpoint, validated."""
+    where = f"checkpoint {path}"
+    cfg = TrainConfig.from_dict(ckpt["train_config"], where)
+    try:
+        mcfg = ModelConfig.from_dict(ckpt["model_config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{where}: field 'model_config' is invalid: {e}") from None
+    implied = cfg.model_config(mcfg.classes)
+    for name in ("circuit", "blocks", "attention"):
+        if getattr(implied, name) != getattr(mcfg, name):
+            raise InputError(f"{where}: fields 'train_config' and 'model_config' disagree on {name}")
+    return cfg, mcfg
+
+
+def restore_model(ckpt: dict, mcfg: ModelConfig, path: str | Path, **kwargs) -> VisionTransformer:
+    """The model of ``mcfg`` with the checkpoint's weights; a mismatch is one InputError."""
+    model = VisionTransformer(mcfg, **kwargs)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise InputError(f"checkpoint {path}: the weights do not fit its model_config: {first}") from None
+    return model
+
+
 def evaluate(checkpoint: str, backend: str | None = None, shots: int | None = None) -> dict:
     ckpt = load_checkpoint(checkpoint)
-    cfg = TrainConfig(
-        **{
-            **ckpt["train_config"],
-            "image": tuple(ckpt["train_config"]["image"]),
-            "patch": tuple(ckpt["train_config"]["patch"]),
-        }
-    )
+    cfg, mcfg = checkpoint_configs(ckpt, checkpoint)
     seed_everything(cfg.seed)
     ds, tr, te = prepare(cfg)
-    mcfg = ModelConfig.from_dict(ckpt["model_config"])
-    model = VisionTransformer(mcfg, backend=backend or cfg.backend, shots=shots, seed=cfg.seed)
-    model.load_state_dict(ckpt["model"])
+    model = restore_model(ckpt, mcfg, checkpoint, backend=backend or cfg.backend, shots=shots, seed=cfg.seed)
     t0 = time.perf_counter()
     acc = accuracy(model, ds.images[te], ds.labels[te])
     return {
