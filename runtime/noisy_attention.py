@@ -8,8 +8,9 @@ measured distribution; readout error is then applied to that distribution as ind
 flips on the measured qubits (the same channel the noise model puts before a measurement). With
 ``shots`` the distribution is sampled, as a device would be.
 
-Scale 0 is not simulated with trajectories: it is the noiseless binding path on the same
-compiled circuit, so the scale-0 point is the noiseless evaluation exactly.
+Every scale, 0 included, runs through the same trajectory path: at scale 0 the noise model
+inserts no channel, so the scale-0 point measures (rather than assumes) that the noisy path
+reproduces the noiseless evaluation.
 
 Every call also records, per image, the noiseless S and distribution of the same compiled
 circuit, so attention error and distribution fidelity come from the same run, and S from two
@@ -88,11 +89,11 @@ class NoisyAttention:
         self.shift_slots: list[tuple[str, dict[str, float]]] = []
         schedule = _with_shift_symbols(compiled, set(ex.trainable_symbols), self.shift_slots)
         self.shift_names = [name for name, _ in self.shift_slots]
-        if scale > 0:  # the noisy circuit with symbolic angles, noise inserted once
-            shifted = replace(compiled, schedule=schedule)
-            symbolic = shifted.to_cirq(None, measurements=False).transform_qubits(self.to_line)
-            noisy = cirq.Circuit(self.noise.noisy_moments(symbolic.moments, self.line))
-            self.template = NoisyTemplate(noisy, self.line)
+        # the noisy circuit with symbolic angles, noise inserted once
+        shifted = replace(compiled, schedule=schedule)
+        symbolic = shifted.to_cirq(None, measurements=False).transform_qubits(self.to_line)
+        noisy = cirq.Circuit(self.noise.noisy_moments(symbolic.moments, self.line))
+        self.template = NoisyTemplate(noisy, self.line)
         self.record = NoiseRecord()
         self.calls = 0
         self._halves: list[tuple[np.ndarray, np.ndarray]] = []
@@ -142,8 +143,6 @@ class NoisyAttention:
             (s_a, s_b), mask = self._halves[self.calls], self._masks[self.calls]
             self.calls += 1
             return (s_a if self.replay == "a" else s_b), mask
-        if self.scale == 0:
-            return self.ideal.forward(data, params, valid)
         ex = self.ideal.executor
         b, h, t = data.shape[0], params.shape[0], self.cfg.tokens
         s_out, s_a, s_b = np.zeros((b, h, t, t)), np.zeros((b, h, t, t)), np.zeros((b, h, t, t))
@@ -170,6 +169,9 @@ class NoisyAttention:
                 self.record.abs_error.append(float(np.abs(s3[0] - ideal_s[head])[pair].mean()) if pair.any() else 0.0)
                 self.record.half_difference_rms.append(float(np.sqrt(np.mean((s3[1] - s3[2])[pair] ** 2))))
                 kept = self._marginal(np.stack([full, ideal_p[head]]))
+                # float32 simulation drifts the norm (the reused-prefix ideal path by ~6e-5 on digits);
+                # the classical fidelity is defined for normalized distributions
+                kept = kept / kept.sum(axis=1, keepdims=True)
                 self.record.fidelity.append(float(np.sum(np.sqrt(np.clip(kept[0], 0, None) * kept[1]))) ** 2)
         if self.recording:
             self._halves.append((s_a, s_b))

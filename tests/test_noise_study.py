@@ -23,11 +23,16 @@ def checkpoint(tmp_path_factory):
 
 @pytest.mark.parametrize("target", ["ionq-aria", "grid:4x4"])
 def test_scale_zero_is_the_noiseless_evaluation(checkpoint, target):
+    """Scale 0 runs through the same trajectory path as every other scale (noise model, template,
+    readout flips, halves) and is measured against the noiseless reference, not assumed equal:
+    a noise term that ignores the scale, or a wrong qubit or readout mapping, shows up here."""
     setup = load_study(checkpoint, None)
     compiled = compile_hqvit(setup.mcfg.circuit, resolve_target(target), opt=2)
     point = evaluate_point(setup, compiled, 0.0, trajectories=4, shots=None, seed=0)
     assert point["accuracy"] == evaluate(checkpoint)["test_accuracy"]
-    assert point["attention_abs_error"] == 0.0 and point["distribution_fidelity"] == 1.0
+    assert point["attention_abs_error"] < 1e-5  # float32 trajectories vs the float32 binding path
+    assert point["distribution_fidelity"] > 1 - 1e-5
+    assert point["attention_trajectory_se"] < 1e-6 and point["trajectory_prediction_flips"] == 0
 
 
 def test_more_noise_never_improves_attention_beyond_trajectory_error(checkpoint):
