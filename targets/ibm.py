@@ -1,23 +1,37 @@
 """IBM backend configuration + properties JSON (the format of qiskit-ibm-runtime's fake backends).
 
 Works for any backend of that family: the native entangler is whichever of cz / ecr / cx the
-configuration lists; couplers whose gate_error is 1 (disabled) are dropped, and qubits that are
-then cut off from the largest connected part are kept in the numbering but disabled.
+configuration lists. Real property files are often incomplete (a qubit being recalibrated has no
+T1, a coupler has no gate_error), so the rule is:
+
+- a qubit without a usable T1, T2, readout_error or sx gate_error (missing, null or NaN) is
+  *uncalibrated*: it stays in the numbering but is disabled, and so are its couplers;
+- a coupler whose gate_error is missing is dropped; one whose gate_error is 1 is disabled by the
+  provider and dropped silently;
+- qubits then cut off from the largest connected part are disabled;
+- one CalibrationWarning names every qubit and coupler left out for missing data.
+
+A missing gate_length or readout_length falls back to the device median. Only a file that is
+structurally broken (not JSON, missing top-level fields, wrong qubit count, non-numeric or
+out-of-range values, qubits outside the device) is an InputError.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 
-from compiler.errors import InputError
+from compiler.errors import CalibrationWarning, InputError
 
 from .target import Target
 
 _TIME_UNITS = {"s": 1e6, "ms": 1e3, "us": 1.0, "µs": 1.0, "ns": 1e-3}  # -> µs
+_QUBIT_FIELDS = ("T1", "T2", "readout_error")
 
 
 def read_json(path: Path, what: str = "") -> dict:
@@ -27,28 +41,37 @@ def read_json(path: Path, what: str = "") -> dict:
         data = json.loads(path.read_text())
     except OSError as e:
         raise InputError(f"cannot read {label}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{label} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        reason = f"{e.msg} at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else "not UTF-8 text"
+        raise InputError(f"{label} is not valid JSON: {reason}") from None
     if not isinstance(data, dict):
         raise InputError(f"{label}: expected a JSON object")
     return data
 
 
 def _field(obj: dict, key: str, where: str):
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object")
     if key not in obj:
         raise InputError(f"{where}: missing field '{key}'")
     return obj[key]
 
 
-def _params(entries: list, where: str) -> dict[str, tuple[float, str]]:
+def _params(entries, where: str) -> dict[str, tuple[float, str]]:
+    """name -> (value, unit) for the entries that carry a value; null and NaN count as missing."""
+    if not isinstance(entries, list):
+        raise InputError(f"{where}: expected a list of parameters")
     out = {}
     for e in entries:
-        if not isinstance(e, dict) or "name" not in e or "value" not in e:
+        if not isinstance(e, dict) or "name" not in e:
             raise InputError(f"{where}: entries need 'name' and 'value'")
-        try:
-            out[e["name"]] = (float(e["value"]), e.get("unit", ""))
-        except (TypeError, ValueError):
-            raise InputError(f"{where}: field '{e['name']}' is not a number: {e['value']!r}") from None
+        value = e.get("value")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{where}: field '{e['name']}' is not a number: {value!r}")
+        if not math.isnan(value):
+            out[e["name"]] = (float(value), e.get("unit", ""))
     return out
 
 
@@ -59,59 +82,115 @@ def _us(value: tuple[float, str], where: str) -> float:
     return v * _TIME_UNITS[unit]
 
 
+def _error_rate(p: dict, key: str, where: str) -> float | None:
+    if key not in p:
+        return None
+    e = p[key][0]
+    if not 0.0 <= e <= 1.0:
+        raise InputError(f"{where}: field '{key}' = {e} is outside [0, 1]")
+    return e
+
+
+def _time(p: dict, key: str, where: str) -> float | None:
+    if key not in p:
+        return None
+    t = _us(p[key], where)
+    if not t > 0:
+        raise InputError(f"{where}: field '{key}' must be positive, got {p[key][0]}")
+    return t
+
+
+def _median_fill(values: np.ndarray, missing: set[int], where: str, what: str) -> np.ndarray:
+    known = [v for q, v in enumerate(values) if q not in missing]
+    if not known:
+        raise InputError(f"{where}: no qubit has a '{what}' entry")
+    return np.where(np.isnan(values), float(np.median(known)), values)
+
+
+def _warn_incomplete(backend: str, missing: dict[int, list[str]], no_error: list[tuple[int, int]]) -> None:
+    parts = []
+    if missing:
+        named = ", ".join(f"{q} (no {'/'.join(f)})" for q, f in sorted(missing.items()))
+        parts.append(f"qubit{'s' if len(missing) > 1 else ''} {named} left out of placement")
+    if no_error:
+        parts.append(
+            f"coupler{'s' if len(no_error) > 1 else ''} {', '.join(map(str, no_error))} dropped (no gate_error)"
+        )
+    warnings.warn(f"ibm:{backend}: incomplete calibration: {'; '.join(parts)}", CalibrationWarning, stacklevel=3)
+
+
 def load_ibm(conf_path: str | Path, props_path: str | Path) -> Target:
     conf_path, props_path = Path(conf_path), Path(props_path)
     conf, props = read_json(conf_path), read_json(props_path)
     n = _field(conf, "n_qubits", str(conf_path))
-    if not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InputError(f"{conf_path}: field 'n_qubits' must be a positive integer")
     basis = _field(conf, "basis_gates", str(conf_path))
     entangler = next((g for g in ("cz", "ecr", "cx") if g in basis), None)
     if entangler is None:
         raise InputError(f"{conf_path}: field 'basis_gates' has no two-qubit gate this loader knows (cz, ecr, cx)")
     qubits = _field(props, "qubits", str(props_path))
-    if len(qubits) != n:
-        raise InputError(f"{props_path}: field 'qubits' has {len(qubits)} entries, configuration says {n}")
-    t1, t2, ro, readout_ns = np.zeros(n), np.zeros(n), np.zeros(n), []
+    if not isinstance(qubits, list) or len(qubits) != n:
+        count = len(qubits) if isinstance(qubits, list) else "no"
+        raise InputError(f"{props_path}: field 'qubits' has {count} entries, configuration says {n}")
+    t1, t2, ro, one_q = (np.full(n, np.nan) for _ in range(4))
+    readout_ns: list[float] = []
+    missing: dict[int, list[str]] = {}
     for q, entries in enumerate(qubits):
         where = f"{props_path}: qubits[{q}]"
         p = _params(entries, where)
-        t1[q] = _us(_field(p, "T1", where), where)
-        t2[q] = _us(_field(p, "T2", where), where)
-        ro[q] = _field(p, "readout_error", where)[0]
-        if "readout_length" in p:
-            readout_ns.append(_us(p["readout_length"], where) * 1e3)
-    one_q = np.full(n, np.nan)
-    one_q_ns, couplers, durations = [], {}, {}
-    for k, gate in enumerate(_field(props, "gates", str(props_path))):
+        t1[q], t2[q] = (_time(p, key, where) or np.nan for key in ("T1", "T2"))
+        ro[q] = _error_rate(p, "readout_error", where) if "readout_error" in p else np.nan
+        if (length := _time(p, "readout_length", where)) is not None:
+            readout_ns.append(length * 1e3)
+        if absent := [f for f in _QUBIT_FIELDS if f not in p]:
+            missing[q] = absent
+    one_q_ns: list[float] = []
+    couplers: dict[tuple[int, int], float] = {}
+    durations: dict[tuple[int, int], float] = {}
+    no_error: set[tuple[int, int]] = set()
+    gates = _field(props, "gates", str(props_path))
+    if not isinstance(gates, list):
+        raise InputError(f"{props_path}: field 'gates' must be a list")
+    for k, gate in enumerate(gates):
         where = f"{props_path}: gates[{k}]"
         name, gq = _field(gate, "gate", where), _field(gate, "qubits", where)
-        if not all(isinstance(q, int) and 0 <= q < n for q in gq):
+        if not isinstance(gq, list) or not all(isinstance(q, int) and 0 <= q < n for q in gq):
             raise InputError(f"{where}: field 'qubits' {gq} is outside 0..{n - 1}")
         if name not in ("sx", entangler):
             continue  # rz is virtual; reset, id, rzz ... are not used by the compiler
-        p = _params(_field(gate, "parameters", where), where)
-        err = _field(p, "gate_error", where)[0]
+        p = _params(gate.get("parameters", []), where)
+        err = _error_rate(p, "gate_error", where)
+        length = _time(p, "gate_length", where)
         if name == "sx" and len(gq) == 1:
-            one_q[gq[0]] = err
-            if "gate_length" in p:
-                one_q_ns.append(_us(p["gate_length"], where) * 1e3)
-        elif name == entangler and len(gq) == 2:
-            if err >= 1.0:  # disabled coupler
-                continue
+            if err is not None:
+                one_q[gq[0]] = err
+            if length is not None:
+                one_q_ns.append(length * 1e3)
+        elif name == entangler and len(gq) == 2 and gq[0] != gq[1]:
             edge = (min(gq), max(gq))
-            if edge not in couplers or err < couplers[edge]:
+            if err is None:
+                no_error.add(edge)
+            elif err < 1.0 and (edge not in couplers or err < couplers[edge]):  # 1 = disabled by IBM
                 couplers[edge] = err
-                if "gate_length" in p:
-                    durations[edge] = _us(p["gate_length"], where) * 1e3
-    if np.isnan(one_q).any():
-        raise InputError(f"{props_path}: no 'sx' gate_error for qubit {int(np.flatnonzero(np.isnan(one_q))[0])}")
+                if length is not None:
+                    durations[edge] = length * 1e3
+    for q in np.flatnonzero(np.isnan(one_q)):
+        missing.setdefault(int(q), []).append("sx gate_error")
+    no_error -= set(couplers)  # another entry for the same pair carried an error
+    uncalibrated = set(missing)
+    couplers = {e: err for e, err in couplers.items() if not set(e) & uncalibrated}
     if not couplers:
         raise InputError(f"{props_path}: no working '{entangler}' couplers")
-    g = nx.Graph(list(couplers))
-    main = max(nx.connected_components(g), key=len)
+    main = max(nx.connected_components(nx.Graph(list(couplers))), key=len)
     disabled = frozenset(q for q in range(n) if q not in main)
     backend = props.get("backend_name") or conf.get("backend_name") or conf_path.stem
+    if missing or no_error:
+        _warn_incomplete(backend, missing, sorted(no_error))
+    where = str(props_path)
+    t1, t2 = _median_fill(t1, uncalibrated, where, "T1"), _median_fill(t2, uncalibrated, where, "T2")
+    ro = _median_fill(ro, uncalibrated, where, "readout_error")
+    one_q = _median_fill(one_q, uncalibrated, where, "sx gate_error")
     return Target(
         name=f"ibm:{backend}",
         num_qubits=n,

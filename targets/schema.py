@@ -14,15 +14,24 @@
     }
 
 Every problem is reported once, naming the field (``qubits[2].t1_us``, ``couplers[5].qubits``).
+
+Incomplete calibrations follow the same rule as the IBM loader: a qubit whose ``t1_us``, ``t2_us``,
+``readout_error`` or ``one_qubit_error`` is missing or null is uncalibrated, so it is disabled
+(with its couplers) and its missing numbers are filled with the device median; a coupler whose
+``error`` is missing or null is dropped; one CalibrationWarning names them. A value that is
+present but wrong (a string, negative, an error above 1) is an error, not a gap.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
-from compiler.errors import InputError
+import numpy as np
+
+from compiler.errors import CalibrationWarning, InputError
 
 from .ibm import read_json
 from .target import ENTANGLERS, ONE_QUBIT_NATIVE_SETS, Target
@@ -41,6 +50,15 @@ _TOP = {
     "couplers",
     "crosstalk",
     "disabled_qubits",
+}
+
+
+# per-qubit calibration numbers: None = positive, else the (lo, hi) range
+_QUBIT_NUMBERS: dict[str, tuple[float, float] | None] = {
+    "t1_us": None,
+    "t2_us": None,
+    "readout_error": (0.0, 1.0),
+    "one_qubit_error": (0.0, 1.0),
 }
 
 
@@ -139,29 +157,54 @@ def target_from_dict(d: dict) -> Target:
         raise InputError(
             f"field 'qubits' must list {n} qubits, got {len(qubits) if isinstance(qubits, list) else qubits!r}"
         )
-    cols: dict[str, list[float]] = {"t1_us": [], "t2_us": [], "readout_error": [], "one_qubit_error": []}
-    labels = []
+    cols: dict[str, list[float]] = {key: [] for key in _QUBIT_NUMBERS}
+    labels, missing = [], {}
     for q, entry in enumerate(qubits):
-        for key in ("t1_us", "t2_us"):
-            cols[key].append(_number(_need(entry, key, f"qubits[{q}]"), f"qubits[{q}].{key}", positive=True))
-        for key in ("readout_error", "one_qubit_error"):
-            cols[key].append(_number(_need(entry, key, f"qubits[{q}]"), f"qubits[{q}].{key}", 0.0, 1.0))
+        if not isinstance(entry, dict):
+            raise InputError(f"field 'qubits[{q}]' must be an object")
+        for key, bounds in _QUBIT_NUMBERS.items():
+            if entry.get(key) is None:
+                missing.setdefault(q, []).append(key)
+                cols[key].append(math.nan)
+            elif bounds is None:
+                cols[key].append(_number(entry[key], f"qubits[{q}].{key}", positive=True))
+            else:
+                cols[key].append(_number(entry[key], f"qubits[{q}].{key}", *bounds))
         labels.append(entry.get("label"))
-    couplers, durs = {}, {}
+    for key, values in cols.items():
+        known = [v for v in values if not math.isnan(v)]
+        if not known:
+            raise InputError(f"field 'qubits[*].{key}': no qubit has a value")
+        cols[key] = list(np.where(np.isnan(values), float(np.median(known)), values))
+    couplers, durs, no_error, dropped = {}, {}, [], set()
     raw = _need(d, "couplers", "")
     if not isinstance(raw, list):
         raise InputError("field 'couplers' must be a list")
     for k, c in enumerate(raw):
         edge = _pair(_need(c, "qubits", f"couplers[{k}]"), f"couplers[{k}].qubits", n)
-        couplers[edge] = _number(_need(c, "error", f"couplers[{k}]"), f"couplers[{k}].error", 0.0, 1.0)
+        if c.get("error") is None:
+            no_error.append(edge)
+            dropped.add(edge)
+            continue
+        if set(edge) & set(missing):
+            dropped.add(edge)
+            continue
+        couplers[edge] = _number(c["error"], f"couplers[{k}].error", 0.0, 1.0)
         if "duration_ns" in c:
             durs[edge] = _number(c["duration_ns"], f"couplers[{k}].duration_ns", 0, math.inf)
     crosstalk = []
     for k, pair in enumerate(d.get("crosstalk", [])):
         if not isinstance(pair, list) or len(pair) != 2:
             raise InputError(f"field 'crosstalk[{k}]' must be a pair of couplers")
-        crosstalk.append((_pair(pair[0], f"crosstalk[{k}][0]", n), _pair(pair[1], f"crosstalk[{k}][1]", n)))
+        a, b = _pair(pair[0], f"crosstalk[{k}][0]", n), _pair(pair[1], f"crosstalk[{k}][1]", n)
+        if not {a, b} & dropped:
+            crosstalk.append((a, b))
     disabled = frozenset(_qubit(q, f"disabled_qubits[{k}]", n) for k, q in enumerate(d.get("disabled_qubits", [])))
+    if missing or no_error:
+        gaps = [f"qubit {q} (no {'/'.join(keys)}) left out of placement" for q, keys in sorted(missing.items())]
+        gaps += [f"coupler {e} dropped (no error)" for e in no_error]
+        warnings.warn(f"target {name}: incomplete calibration: {'; '.join(gaps)}", CalibrationWarning, stacklevel=3)
+        disabled |= frozenset(missing)
     return Target(
         name=str(name),
         num_qubits=n,

@@ -7,7 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.errors import InputError
+from compiler.errors import CalibrationWarning, InputError
+from compiler.hqvit import HQViTConfig
+from compiler.pipeline import compile_hqvit
+from compiler.verify import verify_compiled
+from runtime.cli import main
 from targets import describe, resolve_target
 from targets.schema import load_target_file, save_target_file, target_from_dict, target_to_dict
 
@@ -107,7 +111,11 @@ def _write_ibm(tmp_path, mutate_conf=None, mutate_props=None):
     [
         (lambda c: c.pop("n_qubits"), None, "'n_qubits'"),
         (lambda c: c.update(basis_gates=["rz", "sx"]), None, "'basis_gates'"),
-        (None, lambda p: p["qubits"][2].pop(0), "qubits[2]: missing field 'T1'"),
+        (None, lambda p: p["qubits"][2][0].update(value=-5), "qubits[2]: field 'T1' must be positive"),
+        (None, lambda p: p["qubits"][1][2].update(value=1.5), "field 'readout_error' = 1.5 is outside [0, 1]"),
+        (None, lambda p: p.update(qubits={}), "field 'qubits' has no entries"),
+        (None, lambda p: p["gates"][10]["parameters"][0].update(value=2), "gates[10]: field 'gate_error' = 2"),
+        (None, lambda p: p["gates"].__setitem__(3, "sx3"), "gates[3]: expected a JSON object"),
         (None, lambda p: p["qubits"].pop(), "has 4 entries"),
         (None, lambda p: p["gates"][0].update(qubits=[9]), "outside 0..4"),
         (None, lambda p: p["gates"][0]["parameters"][0].update(value="bad"), "not a number"),
@@ -166,7 +174,7 @@ def _set(path: str, value):
     [
         (_set("couplers", []), "coupling graph has no edges"),
         (_set("couplers", [{"qubits": [0, 1], "error": 0.01}]), "disconnected"),
-        (_set("qubits.1.t1_us", KeyError), "qubits[1].t1_us"),
+        (_set("qubits.1.t1_us", "long"), "qubits[1].t1_us"),
         (_set("name", KeyError), "missing field 'name'"),
         (_set("couplers.0.error", 1.5), "couplers[0].error"),
         (_set("qubits.2.readout_error", -0.1), "qubits[2].readout_error"),
@@ -194,3 +202,69 @@ def test_invalid_target_files_name_the_field(tmp_path, change, needle):
 
 def test_valid_dict_loads():
     assert target_from_dict(_valid()).num_qubits == 3
+
+
+INCOMPLETE = f"ibm:{FIXTURES}/conf_incomplete.json,{FIXTURES}/props_incomplete.json"
+
+
+def _load_incomplete() -> tuple:
+    with pytest.warns(CalibrationWarning) as record:
+        t = resolve_target(INCOMPLETE)
+    return t, [str(w.message) for w in record if issubclass(w.category, CalibrationWarning)]
+
+
+def test_incomplete_ibm_calibration_loads_with_one_warning():
+    # The fixture has the gaps real property files have: qubit 6 without T1, qubit 13 with a null
+    # readout_error, qubit 4 without an sx gate_error, coupler (7, 8) without gate_error, coupler
+    # (0, 1) disabled by the provider (gate_error 1), coupler (10, 11) without gate_length.
+    t, messages = _load_incomplete()
+    assert len(messages) == 1
+    assert "qubits 4 (no sx gate_error), 6 (no T1), 13 (no readout_error)" in messages[0]
+    assert "coupler (7, 8) dropped (no gate_error)" in messages[0]
+    assert "(0, 1)" not in messages[0]  # disabled by the provider: a device fact, not a gap
+    assert t.disabled_qubits == {4, 6, 13}
+    assert not any(set(e) & t.disabled_qubits for e in t.couplers)
+    assert (7, 8) not in t.couplers and (0, 1) not in t.couplers and (10, 11) in t.couplers
+    assert t.two_qubit_duration(10, 11) == t.durations_ns["two_qubit"] == 68.0
+    assert np.isfinite(t.t1_us).all() and t.t1_us[6] == np.median(np.delete(t.t1_us, 6))
+
+
+@pytest.mark.parametrize("opt", [1, 3])
+def test_incomplete_ibm_calibration_compiles_and_verifies(opt):
+    t, _ = _load_incomplete()
+    cc = compile_hqvit(HQViTConfig((4, 4), (2, 2), layers=1), t, opt=opt)
+    used = {q for g in cc.circuit.gates() for q in g.qubits}
+    assert not used & t.disabled_qubits
+    assert all(t.coupled(*g.qubits) for g in cc.circuit.gates() if len(g.qubits) == 2)
+    assert verify_compiled(cc, trials=2) < 1e-4
+
+
+def test_cli_prints_the_calibration_warning_as_one_line(capsys):
+    assert main(["targets", "show", INCOMPLETE, "--json"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hqvit: warning: ibm:fake_incomplete: incomplete calibration")
+
+
+def test_complete_calibrations_load_without_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)
+        resolve_target(f"ibm:{FIXTURES}/conf_tiny_cz.json,{FIXTURES}/props_tiny_cz.json")
+        resolve_target("ibm-torino")
+
+
+def test_target_file_with_missing_calibration_follows_the_same_rule(tmp_path):
+    d = target_to_dict(resolve_target("grid:3x4"))
+    del d["qubits"][5]["t1_us"]
+    d["qubits"][0]["readout_error"] = None
+    d["couplers"][-1]["error"] = None  # (10, 11)
+    expected = r"qubit 0 .no readout_error.*qubit 5 .no t1_us.*\(10, 11\) dropped"
+    with pytest.warns(CalibrationWarning, match=expected) as rec:
+        t = target_from_dict(d)
+    assert len(rec) == 1
+    assert t.disabled_qubits == {0, 5} and len(t.couplers) == 17 - 2 - 4 - 1
+    assert not any(set(e) & t.disabled_qubits for e in t.couplers)
+    d["qubits"][1]["t2_us"] = "long"  # present but wrong is an error, not a gap
+    with pytest.raises(InputError, match=r"qubits\[1\].t2_us"):
+        target_from_dict(d)
