@@ -97,7 +97,7 @@ def to_ir(out: Compiled, target: Target) -> Circuit:
 def score(out: Compiled, target: Target) -> dict:
     ir = resynthesize_single_qubit(to_ir(out, target), target.one_qubit_native)
     schedule = schedule_alap(ir)
-    moments = [[(g.qubits, g.name == "rz") for g in m] for m in schedule.moments]
+    moments = [[(g.name, g.qubits) for g in m] for m in schedule.moments]
     counts = gate_counts(ir)
     s = esp(plan_moments(moments, target), schedule.measured, target)
     return {

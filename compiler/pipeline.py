@@ -64,7 +64,7 @@ class CompiledCircuit:
     swaps: int = 0
 
     def success_probability(self, scale: float = 1.0) -> dict:
-        moments = [[(g.qubits, g.name == "rz") for g in m] for m in self.schedule.moments]
+        moments = [[(g.name, g.qubits) for g in m] for m in self.schedule.moments]
         return esp(plan_moments(moments, self.target), self.schedule.measured, self.target, scale)
 
     def cirq_qubits(self) -> list[cirq.Qid]:

@@ -38,15 +38,6 @@ def schedule_asap(circuit: Circuit) -> Schedule:
     return Schedule(moments, circuit.measured_qubits(), circuit.num_qubits)
 
 
-def gate_duration(target: Target, name: str, qubits: tuple[int, ...]) -> float:
-    if len(qubits) == 1:
-        return 0.0 if (target.virtual_z and name == "rz") else target.durations_ns["one_qubit"]
-    if len(qubits) == 2:
-        return target.two_qubit_duration(*qubits)
-    # a three-qubit gate on a device that has none: the time of its 8-CNOT expansion
-    return 8 * target.durations_ns["two_qubit"]
-
-
 def schedule_alap(circuit: Circuit) -> Schedule:
     """As late as possible: ASAP layering of the reversed circuit, read backwards. A qubit's first
     gate moves as late as its dependencies allow, so it spends less time exposed to decoherence

@@ -94,6 +94,31 @@ class Target:
     def two_qubit_duration(self, a: int, b: int) -> float:
         return self.coupler_duration_ns.get((min(a, b), max(a, b)), self.durations_ns["two_qubit"])
 
+    # -- gate costs: the one place that decides what an operation costs on this device ------
+    def is_virtual(self, gate_name: str) -> bool:
+        """True for gates the device applies as a frame change: no pulse, no error, no time."""
+        return self.virtual_z and gate_name == "rz"
+
+    def gate_error(self, gate_name: str, qubits: tuple[int, ...]) -> float:
+        """Average infidelity of ``gate_name`` on physical ``qubits``.
+
+        A pair without a coupler gets the median coupler error; a three-qubit gate, which no
+        device here has natively, the error of its 8-CNOT expansion at the median coupler error.
+        """
+        if len(qubits) == 1:
+            return 0.0 if self.is_virtual(gate_name) else float(self.one_qubit_error[qubits[0]])
+        if len(qubits) == 2:
+            return self.two_qubit_error(*qubits)
+        return 1.0 - (1.0 - self.median_two_qubit_error()) ** 8
+
+    def gate_duration(self, gate_name: str, qubits: tuple[int, ...]) -> float:
+        """Duration in ns of ``gate_name`` on physical ``qubits`` (same conventions as gate_error)."""
+        if len(qubits) == 1:
+            return 0.0 if self.is_virtual(gate_name) else self.durations_ns["one_qubit"]
+        if len(qubits) == 2:
+            return self.two_qubit_duration(*qubits)
+        return 8 * self.durations_ns["two_qubit"]
+
     def median_two_qubit_error(self) -> float:
         return float(np.median(list(self.couplers.values()))) if self.couplers else 0.0
 

@@ -124,3 +124,28 @@ def test_esp_is_conservative_on_hqvit_circuits():
     assert esp < f
     assert abs(estimate - f) < abs(esp - f)
     assert abs(estimate - f) <= 0.2 * f + 3 * se
+
+
+@pytest.mark.parametrize("virtual_z", [False, True])
+def test_esp_prices_rz_as_the_target_says(virtual_z):
+    """20 rz gates that no pass can merge (each sits on the target of a CNOT). Where rz is a real
+    pulse (virtual_z False) ESP must charge it exactly as the noise model does; where it is a
+    frame change it is free in both. Gate error only: T1, T2 and readout are made negligible."""
+    from dataclasses import replace
+
+    target = replace(resolve_target("line:2@p1=0.01,p2=0.001,t1=1e6,t2=1e6"), virtual_z=virtual_z)
+    rng = np.random.default_rng(0)
+    ops = []
+    for _ in range(10):
+        a, b = (Angle(float(x)) for x in rng.uniform(0.5, 2.5, 2))
+        ops += [Gate("rz", (1,), (a,)), Gate("cx", (0, 1)), Gate("rz", (0,), (b,)), Gate("cx", (1, 0))]
+    cc = compile_circuit(Circuit(2, [Segment("main", [*ops, Measure((0, 1))])]), target, opt=0)
+    assert sum(g.name == "rz" for g in cc.circuit.gates()) == 20
+    circ, noisy, used = _noisy(cc)
+    f, se = trajectory_fidelity(noisy, cirq.final_state_vector(circ, qubit_order=used), used, 2000, seed=1)
+    e = cc.success_probability()
+    for estimate in (e["esp"], e["fidelity_estimate"]):
+        assert abs(estimate / e["esp_readout"] - f) <= 0.05 * f, (estimate, f, se)
+    cx_only = (1 - 0.001) ** 20
+    assert e["esp_gates"] == pytest.approx(cx_only if virtual_z else cx_only * (1 - 0.01) ** 20, rel=1e-9)
+    assert target.is_virtual("rz") == virtual_z and not target.is_virtual("sx")
