@@ -8,12 +8,18 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test bench lint clean
 
+# The torch requirement, installed first. Where the default index resolves it to the CUDA build,
+# point pip at the CPU wheels: make TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.13.0
+# setuptools announces every editable install with a warning box; the install is the intended one
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build first, pinned: an unpinned torch pulls several GB of CUDA packages
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,mnist,google]'
+	$(BIN)/pip install --quiet $(TORCH)
+	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e '.[dev,mnist,google]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -25,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[bench]'
+	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-columns=mean,stddev,rounds
 	$(BIN)/python -W ignore benchmarks/compare_compilers.py
 	$(BIN)/python -W ignore benchmarks/compare_runtime.py

@@ -5,8 +5,8 @@ import cirq  # noqa: F401
 import pytket.passes  # noqa: F401
 import qiskit  # noqa: F401
 
-from compiler.hqvit import HQViTConfig
-from compiler.pipeline import compile_hqvit
-from targets import resolve_target
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.compiler.pipeline import compile_hqvit
+from hqvit.targets import resolve_target
 
 compile_hqvit(HQViTConfig((8, 8), (4, 4)), resolve_target("grid:4x4"), opt=1)

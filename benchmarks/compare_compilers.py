@@ -33,13 +33,13 @@ from compilers import TOOLS, Compiled, logical_cirq, ours  # noqa: E402
 from general_circuits import general_circuits  # noqa: E402
 from scoring import TOLERANCE, equivalence_error, score  # noqa: E402
 
-from compiler.hqvit import HQViTConfig  # noqa: E402
-from compiler.pipeline import compile_hqvit  # noqa: E402
-from compiler.qasm import to_qasm2  # noqa: E402
-from compiler.verify import _strip  # noqa: E402
-from passes.lower import lower  # noqa: E402
-from runtime.cli import _random_bindings  # noqa: E402
-from targets import resolve_target  # noqa: E402
+from hqvit.cli.main import _random_bindings  # noqa: E402
+from hqvit.compiler.hqvit import HQViTConfig  # noqa: E402
+from hqvit.compiler.pipeline import compile_hqvit  # noqa: E402
+from hqvit.compiler.qasm import to_qasm2  # noqa: E402
+from hqvit.passes.lower import lower  # noqa: E402
+from hqvit.runtime.verify import _strip  # noqa: E402
+from hqvit.targets import resolve_target  # noqa: E402
 
 TARGETS = ["line:21", "grid:5x5", "heavy-hex:5", "ibm-torino"]
 HQVIT = [

@@ -33,10 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compiler.hqvit import HQViTConfig, data_bindings, tokens_from_images
-from runtime.data import load_dataset
-from runtime.exact import exact_attention
-from runtime.quantum_attention import QsimAttention
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.runtime.data import load_dataset
+from hqvit.runtime.encoding import data_bindings, tokens_from_images
+from hqvit.runtime.exact import exact_attention
+from hqvit.runtime.quantum_attention import QsimAttention
 
 SAMPLES = 32
 
@@ -175,7 +176,7 @@ def main() -> None:
     # one statevector: qsimcirq's public API vs the pre-translated binding path
     import qsimcirq
 
-    from compiler.cirq_export import to_cirq
+    from hqvit.ir.cirq_export import to_cirq
 
     ex = backend.executor
     data = data_bindings(tokens[:1])[0].numpy()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cirq
 import numpy as np
 
-from targets import Target
+from hqvit.targets import Target
 
 QISKIT_BASIS = ["cz", "rz", "sx", "x"]
 
@@ -30,8 +30,8 @@ class Compiled:
 
 def logical_cirq(qasm: str) -> tuple[cirq.Circuit, list[cirq.Qid]]:
     """The logical circuit on named qubits l0, l1, ... in declaration order (q[0], q[1], ...)."""
-    from compiler.cirq_export import to_cirq
-    from compiler.qasm import from_qasm2
+    from hqvit.compiler.qasm import from_qasm2
+    from hqvit.ir.cirq_export import to_cirq
 
     circuit = from_qasm2(qasm)
     qubits = [cirq.NamedQubit(f"l{i}") for i in range(circuit.num_qubits)]
@@ -41,8 +41,8 @@ def logical_cirq(qasm: str) -> tuple[cirq.Circuit, list[cirq.Qid]]:
 def ours(qasm: str, target: Target, seed: int = 0, compiled=None, bindings=None) -> Compiled:
     """This project at --opt 3. ``compiled`` (with ``bindings``) reuses an HQViT compile of the
     symbolic circuit, which is how the project is used: compile once, bind many."""
-    from compiler.pipeline import compile_circuit
-    from compiler.qasm import from_qasm2
+    from hqvit.compiler.pipeline import compile_circuit
+    from hqvit.compiler.qasm import from_qasm2
 
     if compiled is None:
         logical = from_qasm2(qasm)
@@ -52,7 +52,7 @@ def ours(qasm: str, target: Target, seed: int = 0, compiled=None, bindings=None)
     else:
         seconds = compiled.seconds
     qubits = cirq.LineQubit.range(target.num_qubits)
-    from compiler.cirq_export import to_cirq
+    from hqvit.ir.cirq_export import to_cirq
 
     circuit = to_cirq(compiled.circuit, bindings, qubits, measurements=False)
     return Compiled(circuit, list(compiled.initial_layout), list(compiled.final_layout), seconds)

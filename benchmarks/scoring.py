@@ -18,13 +18,13 @@ import cirq
 import numpy as np
 from compilers import Compiled
 
-from compiler.ir import Circuit, Gate, Measure, Segment
-from compiler.metrics import depth, gate_counts
-from passes.native import u3_from_matrix
-from passes.schedule import schedule_alap
-from passes.single_qubit import resynthesize_single_qubit
-from targets import Target
-from targets.noise import esp, plan_moments
+from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.ir.metrics import depth, gate_counts
+from hqvit.passes.native import u3_from_matrix
+from hqvit.passes.schedule import schedule_alap
+from hqvit.passes.single_qubit import resynthesize_single_qubit
+from hqvit.targets import Target
+from hqvit.targets.noise import esp, plan_moments
 
 MAX_SIMULATED = 24
 # 1 - |<a|b>| / (|a| |b|) in complex64 statevectors over up to ~6000 gates; a wrong circuit

@@ -11,11 +11,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from compiler.hqvit import HQViTConfig, data_bindings, tokens_from_images
-from compiler.pipeline import compile_hqvit
-from runtime.data import load_dataset
-from runtime.quantum_attention import QsimAttention
-from targets import resolve_target
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.compiler.pipeline import compile_hqvit
+from hqvit.runtime.data import load_dataset
+from hqvit.runtime.encoding import data_bindings, tokens_from_images
+from hqvit.runtime.quantum_attention import QsimAttention
+from hqvit.targets import resolve_target
 
 CIRCUITS = {
     "digits8": HQViTConfig((8, 8), (4, 4)),

@@ -6,10 +6,10 @@ full sweep's cost can be read off: points x test images x seconds per image.
 
 import pytest
 
-from compiler.pipeline import compile_hqvit
-from runtime.noise_study import evaluate_point, load_study
-from runtime.train import TrainConfig, train
-from targets import resolve_target
+from hqvit.compiler.pipeline import compile_hqvit
+from hqvit.runtime.train import TrainConfig, train
+from hqvit.studies.noise_study import evaluate_point, load_study
+from hqvit.targets import resolve_target
 
 IMAGES = 16
 

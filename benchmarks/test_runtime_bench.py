@@ -13,11 +13,12 @@ import pytest
 import qsimcirq
 import torch
 
-from compiler.cirq_export import to_cirq
-from compiler.hqvit import HQViTConfig, data_bindings, tokens_from_images
-from runtime.data import load_dataset
-from runtime.model import ModelConfig, VisionTransformer
-from runtime.quantum_attention import QsimAttention
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.ir.cirq_export import to_cirq
+from hqvit.runtime.data import load_dataset
+from hqvit.runtime.encoding import data_bindings, tokens_from_images
+from hqvit.runtime.model import ModelConfig, VisionTransformer
+from hqvit.runtime.quantum_attention import QsimAttention
 
 BATCH = 32
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import torch
-
-from .encoding import encoding_angles, encoding_symbols
-from .errors import InputError
-from .ir import DATA, TRAINABLE, AmplitudeEncode, Ansatz, Circuit, Measure, Segment, SwapTest
-from .resources import check_compilable
+from hqvit.ir.circuit import DATA, TRAINABLE, AmplitudeEncode, Ansatz, Circuit, Measure, Segment, SwapTest
+from hqvit.ir.encoding import encoding_symbols
+from hqvit.ir.errors import InputError
+from hqvit.ir.resources import check_compilable
 
 SWAP_TESTS = ("bell", "cswap")
 
@@ -112,19 +110,6 @@ class HQViTConfig:
             heads=d["heads"],
             swap_test=d["swap_test"],
         )
-
-
-def tokens_from_images(images: torch.Tensor, cfg: HQViTConfig) -> torch.Tensor:
-    """(B, H, W) -> (B, T, d): token t = (r // P, c // P), feature f = (r % P, c % P)."""
-    b = images.shape[0]
-    (gh, gw), (ph, pw) = cfg.grid, cfg.patch
-    x = images.reshape(b, gh, ph, gw, pw).permute(0, 1, 3, 2, 4)
-    return x.reshape(b, cfg.tokens, cfg.features)
-
-
-def data_bindings(tokens: torch.Tensor) -> torch.Tensor:
-    """(B, T, d) token features -> (B, 2^n - 1) values of the data symbols (the encoding angles)."""
-    return encoding_angles(tokens.reshape(tokens.shape[0], -1))
 
 
 def build_attention_circuit(cfg: HQViTConfig) -> Circuit:

@@ -17,37 +17,38 @@ The pipeline records the time, two-qubit gate count and depth after every pass.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import cirq
 import numpy as np
 
-from passes.cancel import cancel_and_merge, expand_swaps
-from passes.consolidate import consolidate_blocks
-from passes.layout import noise_aware_layout
-from passes.lower import lower
-from passes.native import expand_three_qubit_gates, translate_two_qubit
-from passes.route import route
-from passes.sabre import CouplingData, sabre_route
-from passes.sabre_layout import sabre_layout, vf2_layout
-from passes.schedule import Schedule, schedule_alap, schedule_asap, serialize_crosstalk
-from passes.single_qubit import resynthesize_single_qubit
-from targets import Target, ideal_target
-from targets.noise import esp, plan_moments
-from targets.target import noise_blind
-
-from .errors import InputError
-from .hqvit import HQViTConfig, build_attention_circuit
-from .ir import Circuit, Gate
-from .metrics import depth, gate_counts
-
-
-@dataclass
-class PassRecord:
-    name: str
-    seconds: float
-    two_qubit_gates: int
-    depth: int
+from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
+from hqvit.compiler.passmanager import PassManager, best_of
+from hqvit.ir.circuit import Circuit, Gate
+from hqvit.ir.errors import InputError
+from hqvit.ir.metrics import depth, gate_counts
+from hqvit.passes import (
+    cancel,
+    consolidate,
+    expand_swaps,
+    expand_three_qubit,
+    layout,
+    lower,
+    native,
+    route,
+    sabre,
+    sabre_layout,
+    schedule,
+    serialize_crosstalk,
+    single_qubit,
+    vf2_layout,
+)
+from hqvit.passes.base import Pass, PassContext, PassRecord
+from hqvit.passes.lower import lower as lower_circuit
+from hqvit.passes.schedule import Schedule
+from hqvit.targets import Target, ideal_target
+from hqvit.targets.noise import esp, plan_moments
+from hqvit.targets.target import noise_blind
 
 
 @dataclass
@@ -72,7 +73,7 @@ class CompiledCircuit:
 
     def to_cirq(self, bindings: dict[str, float] | None = None, measurements: bool = True) -> cirq.Circuit:
         """Moment-structured circuit on the device's qubits, one moment per schedule layer."""
-        from .cirq_export import to_cirq
+        from hqvit.ir.cirq_export import to_cirq
 
         qubits = self.cirq_qubits()
         moments = []
@@ -85,7 +86,7 @@ class CompiledCircuit:
 
     def report(self, noise_scale: float = 1.0) -> dict:
         counts = gate_counts(self.circuit)
-        logical_counts = gate_counts(lower(self.logical))
+        logical_counts = gate_counts(lower_circuit(self.logical))
         out = {
             "logical_qubits": self.logical.num_qubits,
             "physical_qubits": len({q for g in self.circuit.gates() for q in g.qubits}),
@@ -99,7 +100,7 @@ class CompiledCircuit:
             "two_qubit_depth": depth(self.circuit, min_arity=2),
             "initial_layout": list(self.initial_layout),
             "final_layout": list(self.final_layout),
-            "passes": [vars(p) for p in self.passes],
+            "passes": [asdict(p) for p in self.passes],
             "compile_seconds": round(self.seconds, 6),
         }
         if not self.target.ideal:
@@ -118,7 +119,7 @@ class CompiledCircuit:
 
 
 def _seg(gates: list[Gate]):
-    from .ir import Segment
+    from hqvit.ir.circuit import Segment
 
     return Segment("moment", list(gates))
 
@@ -131,26 +132,39 @@ def target_qubits(target: Target) -> list[cirq.Qid]:
     return list(cirq.LineQubit.range(target.num_qubits))
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.records: list[PassRecord] = []
-
-    def run(self, name: str, fn, circuit: Circuit) -> Circuit:
-        t0 = time.perf_counter()
-        out = fn(circuit)
-        c = out[0] if isinstance(out, tuple) else out
-        self.records.append(
-            PassRecord(name, round(time.perf_counter() - t0, 6), gate_counts(c)["two_qubit_gates"], depth(c))
-        )
-        return out
-
-
 PRESETS = {
     0: {"cancel": False, "layout": "greedy", "router": "greedy", "starts": 0, "iterations": 0, "trials": 0},
     1: {"cancel": True, "layout": "greedy", "router": "sabre", "starts": 0, "iterations": 0, "trials": 1},
     2: {"cancel": True, "layout": "sabre", "router": "sabre", "starts": 3, "iterations": 2, "trials": 4},
     3: {"cancel": True, "layout": "sabre", "router": "sabre", "starts": 8, "iterations": 3, "trials": 8},
 }
+ESP_SEEDS = 3  # seeds per routing metric tried by --opt 3 on a device with uneven errors
+
+
+def preset_passes(opt: int, target: Target) -> list[Pass]:
+    """The preset ``opt`` as a list of passes for ``target`` (see the module docstring)."""
+    p = PRESETS[opt]
+    if target.ideal:
+        return [lower, cancel] if p["cancel"] else [lower]
+    # on a fully connected device placement only picks the best qubits: no search, no SWAPs
+    search = p["router"] == "sabre" and not target.fully_connected
+    passes: list[Pass] = [lower, expand_three_qubit]
+    if p["cancel"]:
+        passes += [cancel, consolidate]
+    if search:
+        passes.append(vf2_layout)
+        if p["layout"] == "sabre":
+            passes.append(sabre_layout)
+    passes += [layout, sabre if search else route]
+    if p["cancel"]:
+        passes += [expand_swaps, cancel, consolidate]
+    passes.append(native)
+    if p["cancel"]:
+        passes.append(cancel)
+    passes.append(single_qubit)
+    if p["cancel"]:
+        passes.append(cancel)
+    return passes
 
 
 def compile_circuit(
@@ -168,29 +182,37 @@ def compile_circuit(
     idle time, which on slow-gate devices outweighs what they save, and which placement a seed
     lands on moves the ESP more than a few gates do."""
     t0 = time.perf_counter()
-    best = _compile(logical, target, config, opt, seed, noise_aware)
-    if (
-        opt == 3
-        and noise_aware
-        and not best.target.ideal
-        and not best.target.fully_connected
-        and not _uniform(best.target)
-    ):
-        for k in range(ESP_SEEDS):
-            for aware in (True, False):
-                if k == 0 and aware:
-                    continue  # that is ``best`` already
-                other = _compile(logical, target, config, opt, seed * ESP_SEEDS + k, aware)
-                if other.success_probability()["esp"] > best.success_probability()["esp"]:
-                    best = other
-        best.passes.append(
-            PassRecord("select_by_esp", 0.0, gate_counts(best.circuit)["two_qubit_gates"], best.schedule.depth())
+    real = target or ideal_target(logical.num_qubits)
+    if opt == 3 and noise_aware and not real.ideal and not real.fully_connected and not _uniform(real):
+        candidates = [(seed, True)] + [
+            (seed * ESP_SEEDS + k, aware) for k in range(ESP_SEEDS) for aware in (True, False) if k or not aware
+        ]
+        best, record = best_of(
+            "select_by_esp",
+            [
+                (
+                    f"seed {s} {'noise-aware' if aware else 'noise-blind'}",
+                    _candidate(logical, real, config, opt, s, aware),
+                )
+                for s, aware in candidates
+            ],
+            score=lambda c: c.success_probability()["esp"],
+            records_of=lambda c: c.passes,
+            circuit_of=lambda c: c.circuit,
         )
+        best.passes = [record]
+    else:
+        best = _compile(logical, real, config, opt, seed, noise_aware)
     best.seconds = time.perf_counter() - t0
     return best
 
 
-ESP_SEEDS = 3  # seeds per routing metric tried by --opt 3 on a device with uneven errors
+def _label(seed: int, aware: bool) -> str:
+    return f"seed {seed} {'noise-aware' if aware else 'noise-blind'}"
+
+
+def _candidate(logical, target, config, opt, seed, aware):
+    return lambda: _compile(logical, target, config, opt, seed, aware)
 
 
 def _uniform(target: Target) -> bool:
@@ -205,97 +227,40 @@ def _uniform(target: Target) -> bool:
 
 
 def _compile(
-    logical: Circuit, target: Target | None, config: HQViTConfig | None, opt: int, seed: int, noise_aware: bool
+    logical: Circuit, target: Target, config: HQViTConfig | None, opt: int, seed: int, noise_aware: bool
 ) -> CompiledCircuit:
     t0 = time.perf_counter()
-    target = target or ideal_target(logical.num_qubits)
     usable = len(target.usable_qubits)
     if logical.num_qubits > usable:
         raise InputError(f"circuit needs {logical.num_qubits} qubits but target {target.name} has {usable} usable")
     if opt not in PRESETS:
         raise InputError(f"--opt must be one of {sorted(PRESETS)}, got {opt}")
     p = PRESETS[opt]
-    rec = _Recorder()
-    circuit = rec.run("lower", lower, logical)
-    swaps = 0
+    seen = target if noise_aware or target.ideal else noise_blind(target)
+    ctx = PassContext(seen, device=target, seed=seed, options=dict(p))
+    records: list[PassRecord] = []
+    circuit = PassManager(preset_passes(opt, target)).run(logical, ctx, records)
     if target.ideal:
-        layout = list(range(logical.num_qubits))
-        final = list(layout)
-        if p["cancel"]:
-            circuit = rec.run("cancel", cancel_and_merge, circuit)
         circuit = Circuit(target.num_qubits, circuit.segments, circuit.symbols, circuit.registers)
-    else:
-        circuit = rec.run("expand_three_qubit", expand_three_qubit_gates, circuit)
-        if p["cancel"]:
-            circuit = rec.run("cancel", cancel_and_merge, circuit)
-            circuit = rec.run("consolidate", consolidate_blocks, circuit)
-        real, target = target, (target if noise_aware else noise_blind(target))
-        # on a fully connected device placement only picks the best qubits: no search, no SWAPs
-        search = p["router"] == "sabre" and not target.fully_connected
-        cd = CouplingData(target) if search else None
-        layout, routings = None, []
-        if search:
-            layout = rec.run("vf2_layout", lambda c: (c, vf2_layout(c, target)), circuit)[1]
-        if layout is None and search and p["layout"] == "sabre":
-            routings = rec.run(
-                "sabre_layout", lambda c: (c, sabre_layout(c, target, cd, p["starts"], p["iterations"], seed)), circuit
-            )[1]
-            layout = min(routings, key=_estimated_cost).initial_layout
-        if layout is None:
-            layout = rec.run("layout", lambda c: (c, noise_aware_layout(c, target)), circuit)[1]
-        if search:
-
-            def best_route(c: Circuit):
-                trials = sabre_route(c, target, layout, p["trials"], seed, cd)
-                best = _select(routings + trials, cd)
-                return best.circuit, best.final_layout, best.initial_layout
-
-            circuit, final, layout = rec.run("route", best_route, circuit)
-        else:
-            circuit, final = rec.run("route", lambda c: route(c, target, layout), circuit)
-        swaps = sum(g.name == "swap" for g in circuit.gates())
-        if p["cancel"]:
-            circuit = rec.run("expand_swaps", expand_swaps, circuit)
-            circuit = rec.run("cancel_routed", cancel_and_merge, circuit)
-            circuit = rec.run("consolidate_routed", consolidate_blocks, circuit)
-        circuit = rec.run("native_two_qubit", lambda c: translate_two_qubit(c, target.two_qubit_gate), circuit)
-        if p["cancel"]:
-            circuit = rec.run("cancel_native", cancel_and_merge, circuit)
-        circuit = rec.run("native_one_qubit", lambda c: resynthesize_single_qubit(c, target.one_qubit_native), circuit)
-        if p["cancel"]:
-            circuit = rec.run("cancel_final", cancel_and_merge, circuit)
-        target = real
+        ctx.properties["layout"] = list(range(logical.num_qubits))
+        ctx.properties["final_layout"] = list(range(logical.num_qubits))
     # ALAP (opt >= 1) keeps qubits in |0> until they are needed; crosstalking couplers never
     # run in the same moment
-    scheduler = schedule_alap if PRESETS[opt]["cancel"] else schedule_asap
-    schedule = rec.run("schedule", lambda c: (c, serialize_crosstalk(scheduler(c), target)), circuit)[1]
+    ctx.options["alap"] = p["cancel"]
+    circuit = PassManager([schedule, serialize_crosstalk]).run(circuit, ctx, records)
+    props = ctx.properties
     return CompiledCircuit(
-        circuit, logical, target, layout, final, schedule, config, rec.records, time.perf_counter() - t0, swaps
+        circuit,
+        logical,
+        target,
+        props["layout"],
+        props["final_layout"],
+        props["schedule"],
+        config,
+        records,
+        time.perf_counter() - t0,
+        props.get("swaps", 0),
     )
-
-
-def _estimated_cost(result) -> tuple[int, float]:
-    """The router's own count of two-qubit gates after SWAP expansion and merging, then SWAP error."""
-    return result.two_qubit_estimate, result.swap_cost
-
-
-def _exact_cost(result, cd: CouplingData) -> tuple[float, int]:
-    """Two-qubit gates left once SWAPs are expanded and cancellation has run, each weighted by its
-    coupler's error cost -log(1 - e) / mean (so on uniform targets this is the count), then the
-    count. Slower than the estimate: it builds the circuit."""
-    gates = [g for g in cancel_and_merge(expand_swaps(result.circuit)).gates() if len(g.qubits) == 2]
-    weighted = sum(cd.cost_matrix[g.qubits[0], g.qubits[1]] for g in gates)
-    return round(float(weighted), 9), len(gates)
-
-
-EXACT_RESCORE = 8  # routings rescored exactly, among the best by the router's estimate
-
-
-def _select(results: list, cd: CouplingData):
-    """The best routing: shortlist by the cheap estimate, decide by the exact error-weighted count
-    (cancellation commutes CNOTs through each other, which the estimate does not follow)."""
-    shortlist = sorted(results, key=_estimated_cost)[:EXACT_RESCORE]
-    return min(shortlist, key=lambda r: _exact_cost(r, cd))
 
 
 def compile_hqvit(

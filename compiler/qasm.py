@@ -14,11 +14,11 @@ from pathlib import Path
 
 import cirq
 
-from .angles import Angle
-from .errors import InputError
-from .gates import GATES, NON_LIBRARY
-from .ir import Circuit, Gate, Measure, Segment
-from .resources import check_compilable
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.ir.errors import InputError
+from hqvit.ir.gates import GATES, NON_LIBRARY
+from hqvit.ir.resources import check_compilable
 
 
 def _num(x: float) -> str:
@@ -38,7 +38,7 @@ def _measure_lines(circuit: Circuit) -> tuple[list[str], int]:
 def gate_definitions(circuit: Circuit) -> list[str]:
     """``gate`` blocks for the native gates the standard libraries lack (ECR, sqrt-iSWAP, MS, ZZ),
     written with cx and u3 from the exact templates in passes.native."""
-    from passes.native import two_qubit_template
+    from hqvit.passes.native import two_qubit_template
 
     used = sorted({g.name for g in circuit.gates()} & set(NON_LIBRARY))
     out = []

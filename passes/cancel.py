@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 
-from compiler.gates import GATES
-from compiler.ir import Circuit, Gate, Segment
+from hqvit.ir.circuit import Circuit, Gate, Segment
+from hqvit.ir.gates import GATES
+from hqvit.passes.base import PassContext
 
 LOOKBACK = 64
 INVERSES = {("s", "sdg"), ("sdg", "s"), ("t", "tdg"), ("tdg", "t"), ("sx", "sxdg"), ("sxdg", "sx")}
@@ -121,25 +122,5 @@ def cancel_and_merge(circuit: Circuit) -> Circuit:
     return circuit.with_segments(segments)
 
 
-def expand_swaps(circuit: Circuit) -> Circuit:
-    """SWAP -> three CNOTs, oriented so the outer CNOTs match a neighbouring CNOT on the same pair
-    (which cancellation then removes: CX(a,b) SWAP(a,b) = CX(b,a) CX(a,b))."""
-    segments = []
-    for seg in circuit.segments:
-        ops = list(seg.ops)
-        out = []
-        for i, op in enumerate(ops):
-            if not (isinstance(op, Gate) and op.name == "swap"):
-                out.append(op)
-                continue
-            a, b = op.qubits
-            orient = (a, b)
-            for j in list(range(i + 1, min(len(ops), i + 8))) + list(range(i - 1, max(-1, i - 8), -1)):
-                n = ops[j]
-                if isinstance(n, Gate) and n.name == "cx" and set(n.qubits) == {a, b}:
-                    orient = n.qubits
-                    break
-            c, t = orient
-            out += [Gate("cx", (c, t)), Gate("cx", (t, c)), Gate("cx", (c, t))]
-        segments.append(Segment(seg.name, out))
-    return circuit.with_segments(segments)
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    return cancel_and_merge(circuit)

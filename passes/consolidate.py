@@ -20,10 +20,10 @@ from __future__ import annotations
 import cirq
 import numpy as np
 
-from compiler.ir import Circuit, Gate, Segment
-
-from .native import u3_from_matrix
-from .single_qubit import _matrix as one_qubit_matrix
+from hqvit.ir.circuit import Circuit, Gate, Segment
+from hqvit.passes.base import PassContext
+from hqvit.passes.native import u3_from_matrix
+from hqvit.passes.single_qubit import _matrix as one_qubit_matrix
 
 _Q = cirq.LineQubit.range(2)
 _SWAP_IDX = np.array([0, 2, 1, 3])
@@ -32,7 +32,7 @@ _TWO_QUBIT: dict[str, np.ndarray] = {}
 
 def _two_qubit_matrix(g: Gate) -> np.ndarray:
     if g.name not in _TWO_QUBIT:
-        from compiler.gates import GATES
+        from hqvit.ir.gates import GATES
 
         _TWO_QUBIT[g.name] = cirq.unitary(GATES[g.name].to_cirq()(*_Q))
     return _TWO_QUBIT[g.name]
@@ -155,3 +155,7 @@ def _consolidate_ops(ops: list) -> list:
 def consolidate_blocks(circuit: Circuit) -> Circuit:
     """Resynthesize every numeric two-qubit block that KAK can do with fewer entangling gates."""
     return circuit.with_segments([Segment(s.name, _consolidate_ops(s.ops)) for s in circuit.segments])
+
+
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    return consolidate_blocks(circuit)

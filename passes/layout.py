@@ -14,8 +14,9 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from compiler.ir import Circuit
-from targets import Target
+from hqvit.ir.circuit import Circuit
+from hqvit.passes.base import PassContext
+from hqvit.targets import Target
 
 
 def interaction_weights(circuit: Circuit) -> dict[tuple[int, int], int]:
@@ -76,3 +77,9 @@ def noise_aware_layout(circuit: Circuit, target: Target, dist: np.ndarray | None
         free.discard(choice)
         placed.append(nxt)
     return layout
+
+
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    if ctx.properties.get("layout") is None:
+        ctx.properties["layout"] = noise_aware_layout(circuit, ctx.target)
+    return circuit

@@ -8,9 +8,10 @@ Symbols pass through untouched, so the lowered circuit still binds per image / p
 
 from __future__ import annotations
 
-from compiler.angles import Angle
-from compiler.encoding import gray_controls
-from compiler.ir import AmplitudeEncode, Ansatz, Circuit, Gate, Operation, Segment, SwapTest
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import AmplitudeEncode, Ansatz, Circuit, Gate, Operation, Segment, SwapTest
+from hqvit.ir.encoding import gray_controls
+from hqvit.passes.base import PassContext
 
 
 def lower_amplitude_encode(op: AmplitudeEncode) -> list[Gate]:
@@ -64,3 +65,7 @@ def lower(circuit: Circuit) -> Circuit:
     """Replace every high-level operation by gates, segment by segment."""
     segments = [Segment(seg.name, [g for op in seg.ops for g in lower_op(op)]) for seg in circuit.segments]
     return circuit.with_segments(segments)
+
+
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    return lower(circuit)

@@ -16,9 +16,10 @@ import functools
 import cirq
 import numpy as np
 
-from compiler.angles import Angle
-from compiler.gates import GATES
-from compiler.ir import Circuit, Gate, Segment
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Segment
+from hqvit.ir.gates import GATES
+from hqvit.passes.base import PassContext
 
 CNOT_CLASS = ("cx", "cz", "ecr", "ms", "zz")  # locally equivalent to CNOT: one use per CNOT
 _Q = cirq.LineQubit.range(2)
@@ -30,7 +31,7 @@ def u3_from_matrix(m: np.ndarray, q: int) -> Gate:
 
 
 def _unitary(gates: list[Gate], n: int) -> np.ndarray:
-    from compiler.cirq_export import to_cirq
+    from hqvit.ir.cirq_export import to_cirq
 
     return to_cirq(Circuit(n, [Segment("t", gates)]), bindings={}, measurements=False).unitary(
         qubit_order=cirq.LineQubit.range(n)
@@ -84,43 +85,6 @@ def two_qubit_template(gate: str, entangler: str) -> tuple[Gate, ...]:
     return out
 
 
-def expand_three_qubit(g: Gate) -> list[Gate]:
-    """Toffoli: the standard 6-CNOT, 7-T circuit; Fredkin = CNOT(b,a) Toffoli(c,a,b) CNOT(b,a)."""
-    if g.name == "ccx":
-        c1, c2, t = g.qubits
-        return [
-            Gate("h", (t,)),
-            Gate("cx", (c2, t)),
-            Gate("tdg", (t,)),
-            Gate("cx", (c1, t)),
-            Gate("t", (t,)),
-            Gate("cx", (c2, t)),
-            Gate("tdg", (t,)),
-            Gate("cx", (c1, t)),
-            Gate("t", (c2,)),
-            Gate("t", (t,)),
-            Gate("h", (t,)),
-            Gate("cx", (c1, c2)),
-            Gate("t", (c1,)),
-            Gate("tdg", (c2,)),
-            Gate("cx", (c1, c2)),
-        ]
-    if g.name == "cswap":
-        c, a, b = g.qubits
-        return [Gate("cx", (b, a)), *expand_three_qubit(Gate("ccx", (c, a, b))), Gate("cx", (b, a))]
-    return [g]
-
-
-def expand_three_qubit_gates(circuit: Circuit) -> Circuit:
-    """Rewrite Toffoli and Fredkin gates as CNOTs and single-qubit gates (before routing)."""
-    return circuit.with_segments(
-        [
-            Segment(s.name, [x for op in s.ops for x in (expand_three_qubit(op) if isinstance(op, Gate) else [op])])
-            for s in circuit.segments
-        ]
-    )
-
-
 def translate_two_qubit(circuit: Circuit, entangler: str) -> Circuit:
     """Every two-qubit gate becomes ``entangler`` + u3 gates (its template, placed on its qubits)."""
     segments = []
@@ -133,3 +97,7 @@ def translate_two_qubit(circuit: Circuit, entangler: str) -> Circuit:
                 ops.append(op)
         segments.append(Segment(seg.name, ops))
     return circuit.with_segments(segments)
+
+
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    return translate_two_qubit(circuit, ctx.target.two_qubit_gate)

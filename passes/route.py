@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from compiler.ir import Circuit, Gate, Measure, Segment
-from targets import Target
+from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.passes.base import PassContext
+from hqvit.targets import Target
 
 
 def apply_swap(u: int, v: int, l2p: list[int], p2l: dict[int, int], out: list) -> None:
@@ -59,3 +60,10 @@ def route(circuit: Circuit, target: Target, initial_layout: list[int]) -> tuple[
         segments.append(Segment(seg.name, out))
     routed = Circuit(target.num_qubits, segments, dict(circuit.symbols), {})
     return routed, l2p
+
+
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    routed, final = route(circuit, ctx.target, ctx.properties["layout"])
+    ctx.properties["final_layout"] = final
+    ctx.properties["swaps"] = sum(g.name == "swap" for g in routed.gates())
+    return routed

@@ -11,8 +11,8 @@ release valve walks the closest front gate to adjacency along its shortest path.
 Correctness is the same argument as for the greedy router: every SWAP updates the layout, every
 gate is emitted on the physical qubits holding its logical qubits, DAG order is kept per qubit.
 Segments are routed in order with the layout carried over, so SWAPs never cross a boundary.
-Several seeded trials run; the caller keeps the best (compiler.pipeline: fewest two-qubit gates
-once SWAPs are expanded and merged, ties by SWAP error).
+Several seeded trials run and the pass keeps the best (``select``: fewest error-weighted two-qubit
+gates once SWAPs are expanded and merged).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from functools import cached_property
 import numpy as np
 from scipy.sparse.csgraph import shortest_path
 
-from compiler.ir import Circuit, Gate, Measure, Segment
-from targets import Target
-
-from .cancel import X_TYPE, Z_TYPE
-from .route import apply_swap
-from .sabre_kernel import KIND_CX, KIND_OTHER, KIND_X, KIND_Z, route_kernel
+from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.passes.base import PassContext
+from hqvit.passes.cancel import X_TYPE, Z_TYPE, cancel_and_merge
+from hqvit.passes.expand_swaps import expand_swaps
+from hqvit.passes.route import apply_swap
+from hqvit.passes.sabre_kernel import KIND_CX, KIND_OTHER, KIND_X, KIND_Z, route_kernel
+from hqvit.targets import Target
 
 EXTENDED_SIZE = 20
 EXTENDED_WEIGHT = 0.5
@@ -178,3 +179,38 @@ def sabre_route(
     cd = cd or CouplingData(target)
     flat = FlatCircuit(circuit)
     return [sabre_route_once(flat, cd, target.num_qubits, layout, seed * 1000 + t) for t in range(trials)]
+
+
+def estimated_cost(result: RoutingResult) -> tuple[int, float]:
+    """The router's own count of two-qubit gates after SWAP expansion and merging, then SWAP error."""
+    return result.two_qubit_estimate, result.swap_cost
+
+
+def exact_cost(result: RoutingResult, cd: CouplingData) -> tuple[float, int]:
+    """Two-qubit gates left once SWAPs are expanded and cancellation has run, each weighted by its
+    coupler's error cost -log(1 - e) / mean (so on uniform targets this is the count), then the
+    count. Slower than the estimate: it builds the circuit."""
+    gates = [g for g in cancel_and_merge(expand_swaps(result.circuit)).gates() if len(g.qubits) == 2]
+    weighted = sum(cd.cost_matrix[g.qubits[0], g.qubits[1]] for g in gates)
+    return round(float(weighted), 9), len(gates)
+
+
+EXACT_RESCORE = 8  # routings rescored exactly, among the best by the router's estimate
+
+
+def select(results: list[RoutingResult], cd: CouplingData) -> RoutingResult:
+    """The best routing: shortlist by the cheap estimate, decide by the exact error-weighted count
+    (cancellation commutes CNOTs through each other, which the estimate does not follow)."""
+    shortlist = sorted(results, key=estimated_cost)[:EXACT_RESCORE]
+    return min(shortlist, key=lambda r: exact_cost(r, cd))
+
+
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    """Route from ``layout`` with the preset's seeded trials; the best of those and of the layout
+    search's routings (``routings``) wins. Writes the layouts it chose and the SWAP count."""
+    p = ctx.properties
+    trials = sabre_route(circuit, ctx.target, p["layout"], ctx.options["trials"], ctx.seed, ctx.coupling)
+    best = select(p.get("routings", []) + trials, ctx.coupling)
+    p["layout"], p["final_layout"] = best.initial_layout, best.final_layout
+    p["swaps"] = sum(g.name == "swap" for g in best.circuit.gates())
+    return best.circuit

@@ -1,25 +1,22 @@
-"""Initial layout: VF2 subgraph match when the interaction graph embeds, else SABRE's
-forward-backward refinement from several starts; every iterate is routed and returned, so the
-pipeline keeps the best one, not the last.
+"""Pass: SABRE's forward-backward layout search (Li et al. 2019), when no layout is set yet.
 
-VF2 (rustworkx): if the logical interaction graph is a subgraph of the usable coupling graph,
-every two-qubit gate can run without SWAPs; among up to ``vf2_limit`` matches the one with the
-lowest total error (couplers weighted by use, plus readout and 1q error) wins, as in Qiskit's
-VF2Layout/VF2PostLayout and Murali et al. 2019. Otherwise each start (the noise-aware greedy
-placement and seeded random placements inside a connected region) is refined by routing the
-circuit forward, then the reversed circuit from where it ended, a few times.
+Each start (the noise-aware greedy placement and seeded random placements inside a connected
+region) is refined by routing the two-qubit skeleton forward, then the reversed skeleton from
+where it ended, a few times. Every iterate is routed on the full circuit and kept in
+``ctx.properties["routings"]``, so the routing pass chooses among them and the best one wins,
+not the last. Correct because a layout is only a starting permutation: any injective placement
+on usable qubits is valid, and each routing returned is a complete, valid routing from it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import rustworkx as rx
 
-from compiler.ir import Circuit, Gate, Segment
-from targets import Target
-
-from .layout import interaction_weights, noise_aware_layout
-from .sabre import CouplingData, FlatCircuit, RoutingResult, sabre_route_once
+from hqvit.ir.circuit import Circuit, Gate, Segment
+from hqvit.passes.base import PassContext
+from hqvit.passes.layout import noise_aware_layout
+from hqvit.passes.sabre import CouplingData, FlatCircuit, RoutingResult, estimated_cost, sabre_route_once
+from hqvit.targets import Target
 
 
 def _skeleton(circuit: Circuit) -> Circuit:
@@ -30,37 +27,6 @@ def _skeleton(circuit: Circuit) -> Circuit:
 
 def _reversed(circuit: Circuit) -> Circuit:
     return circuit.with_segments([Segment(s.name, list(reversed(s.ops))) for s in reversed(circuit.segments)])
-
-
-def vf2_layout(circuit: Circuit, target: Target, limit: int = 2000) -> list[int] | None:
-    weights = interaction_weights(circuit)
-    n = circuit.num_qubits
-    usable = target.usable_qubits
-    if n > len(usable):
-        return None
-    logical = rx.PyGraph()
-    logical.add_nodes_from(range(n))
-    logical.add_edges_from([(a, b, w) for (a, b), w in weights.items()])
-    device = rx.PyGraph()
-    device.add_nodes_from(usable)
-    index = {q: i for i, q in enumerate(usable)}
-    device.add_edges_from([(index[a], index[b], None) for a, b in target.edges if a in index and b in index])
-    best, best_cost = None, np.inf
-    cost_q = target.readout_error + target.one_qubit_error
-    mappings = rx.vf2_mapping(device, logical, subgraph=True, induced=False, id_order=False, call_limit=200_000)
-    for k, mapping in enumerate(mappings):
-        if k >= limit:
-            break
-        layout = [0] * n
-        for dev, log in mapping.items():
-            layout[log] = usable[dev]
-        cost = sum(
-            w * -np.log(max(1 - target.two_qubit_error(layout[a], layout[b]), 1e-12)) for (a, b), w in weights.items()
-        )
-        cost += sum(cost_q[p] for p in layout)
-        if cost < best_cost:
-            best, best_cost = layout, cost
-    return best
 
 
 def _random_region_layout(n: int, target: Target, cd: CouplingData, rng: np.random.Generator) -> list[int]:
@@ -100,3 +66,12 @@ def sabre_layout(
             layout = bwd.final_layout
             iterates.append(list(layout))
     return [sabre_route_once(flat, cd, target.num_qubits, layout, seed * 7919 + k) for k, layout in enumerate(iterates)]
+
+
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    if ctx.properties.get("layout") is None:
+        o = ctx.options
+        routings = sabre_layout(circuit, ctx.target, ctx.coupling, o["starts"], o["iterations"], ctx.seed)
+        ctx.properties["routings"] = routings
+        ctx.properties["layout"] = min(routings, key=estimated_cost).initial_layout
+    return circuit

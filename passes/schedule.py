@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compiler.ir import Circuit, Gate
-from targets import Target
+from hqvit.ir.circuit import Circuit, Gate
+from hqvit.passes.base import PassContext
 
 
 @dataclass
@@ -59,25 +59,9 @@ def schedule_alap(circuit: Circuit) -> Schedule:
     return Schedule(moments, circuit.measured_qubits(), circuit.num_qubits)
 
 
-def serialize_crosstalk(schedule: Schedule, target: Target) -> Schedule:
-    """Move a two-qubit gate to a new moment of its own when it shares a moment with a gate on a
-    coupler the target declares as crosstalking with its own. Order on every qubit is kept: the
-    moved gate goes to a moment inserted right after, before anything that followed it."""
-    if not target.crosstalk:
-        return schedule
-    bad = {frozenset((tuple(sorted(a)), tuple(sorted(b)))) for a, b in target.crosstalk}
-    out: list[list[Gate]] = []
-    queue = [list(m) for m in schedule.moments]
-    while queue:
-        moment = queue.pop(0)
-        kept, moved = [], []
-        for g in moment:
-            edge = tuple(sorted(g.qubits))
-            clash = len(g.qubits) == 2 and any(
-                len(k.qubits) == 2 and frozenset((edge, tuple(sorted(k.qubits)))) in bad for k in kept
-            )
-            (moved if clash else kept).append(g)
-        out.append(kept)
-        if moved:
-            queue.insert(0, moved)
-    return Schedule(out, schedule.measured, schedule.num_qubits)
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    """ALAP when the preset optimizes (qubits stay in |0> until needed), else ASAP; the schedule
+    goes to ``ctx.properties["schedule"]``, the circuit is unchanged."""
+    scheduler = schedule_alap if ctx.options.get("alap") else schedule_asap
+    ctx.properties["schedule"] = scheduler(circuit)
+    return circuit

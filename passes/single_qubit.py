@@ -15,9 +15,10 @@ import math
 import cirq
 import numpy as np
 
-from compiler.angles import Angle
-from compiler.cirq_export import to_cirq
-from compiler.ir import Circuit, Gate, Segment
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Segment
+from hqvit.ir.cirq_export import to_cirq
+from hqvit.passes.base import PassContext
 
 _TOL = 1e-10
 PI = math.pi
@@ -125,3 +126,7 @@ def resynthesize_single_qubit(circuit: Circuit, native: str) -> Circuit:
             out.extend(_flush(pending[q], q, native))
         segments.append(Segment(seg.name, out))
     return circuit.with_segments(segments)
+
+
+def run(circuit: Circuit, ctx: PassContext) -> Circuit:
+    return resynthesize_single_qubit(circuit, ctx.target.one_qubit_native)

@@ -1,1 +1,1 @@
-"""Execution of compiled HQViT circuits (qsim, closed form), autograd bridge, model and training."""
+"""The runtime: qsim execution, the hybrid PyTorch model, training and noisy evaluation."""

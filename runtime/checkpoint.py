@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from compiler.errors import InputError
+from hqvit.ir.errors import InputError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOCK_NAME = ".hqvit-train.lock"

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from compiler.errors import InputError
-from compiler.resources import check_bytes
+from hqvit.ir.errors import InputError
+from hqvit.ir.resources import check_bytes
 
 DATASETS = ("digits", "mnist5k", "idx:DIR")
 

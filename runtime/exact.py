@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from compiler.hqvit import HQViTConfig
+from hqvit.compiler.hqvit import HQViTConfig
 
 
 def ry_matrices(theta: torch.Tensor) -> torch.Tensor:

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from compiler.hqvit import HQViTConfig, tokens_from_images
-
-from .exact import exact_attention
-from .quantum_attention import QsimAttention, qsim_attention
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.runtime.encoding import tokens_from_images
+from hqvit.runtime.exact import exact_attention
+from hqvit.runtime.quantum_attention import QsimAttention, qsim_attention
 
 ATTENTIONS = ("quantum", "classical")
 BACKENDS = ("qsim", "exact")
@@ -137,7 +137,7 @@ class VisionTransformer(nn.Module):
     def use_noise(self, compiled, trajectories: int, seed: int = 0) -> None:
         """Run every quantum block on ``compiled`` under its target's calibrated noise (trajectories);
         gradients by the parameter-shift rule on the noisy circuit."""
-        from .noisy_attention import NoisyAttention
+        from hqvit.runtime.noisy_attention import NoisyAttention
 
         for k, block in enumerate(self.blocks):
             if isinstance(block.scores, QuantumScores):

@@ -24,16 +24,15 @@ from dataclasses import dataclass, field, replace
 import cirq
 import numpy as np
 
-from compiler.angles import Angle
-from compiler.hqvit import HQViTConfig
-from compiler.ir import Gate
-from compiler.pipeline import CompiledCircuit
-from passes.schedule import Schedule
-from targets.noise import TargetNoiseModel
-
-from .quantum_attention import QsimAttention
-from .readout import attention_from_joint
-from .trajectories import NoisyTemplate, TrajectorySimulator
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.compiler.pipeline import CompiledCircuit
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Gate
+from hqvit.passes.schedule import Schedule
+from hqvit.runtime.quantum_attention import QsimAttention
+from hqvit.runtime.readout import attention_from_joint
+from hqvit.runtime.trajectories import NoisyTemplate, TrajectorySimulator
+from hqvit.targets.noise import TargetNoiseModel
 
 
 @dataclass

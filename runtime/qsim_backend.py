@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from qsimcirq import qsim
 
-from compiler.angles import AngleTable
-from compiler.gates import ECR_MATRIX
-from compiler.ir import DATA, TRAINABLE, Circuit, Gate
-from compiler.resources import check_simulable
+from hqvit.ir.angles import AngleTable
+from hqvit.ir.circuit import DATA, TRAINABLE, Circuit, Gate
+from hqvit.ir.gates import ECR_MATRIX
+from hqvit.ir.resources import check_simulable
 
 _FIXED = {
     "h": (qsim.kH, {}),

@@ -15,12 +15,12 @@ import math
 import numpy as np
 import torch
 
-from compiler.hqvit import HQViTConfig, data_bindings
-from compiler.ir import compact
-from compiler.pipeline import CompiledCircuit, compile_hqvit
-
-from .qsim_backend import QsimExecutor, QsimOptions
-from .readout import Readout, attention_from_joint
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.compiler.pipeline import CompiledCircuit, compile_hqvit
+from hqvit.ir.circuit import compact
+from hqvit.runtime.encoding import data_bindings
+from hqvit.runtime.qsim_backend import QsimExecutor, QsimOptions
+from hqvit.runtime.readout import Readout, attention_from_joint
 
 SHIFT = math.pi / 2
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.hqvit import HQViTConfig
+from hqvit.compiler.hqvit import HQViTConfig
 
 
 class Readout:

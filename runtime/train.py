@@ -13,12 +13,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from compiler.errors import InputError, TrainingDiverged
-from compiler.hqvit import HQViTConfig
-
-from .checkpoint import CHECKPOINT_NAME, OutputLock, load_checkpoint, save_atomic
-from .data import Dataset, load_dataset, split
-from .model import ModelConfig, VisionTransformer
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.ir.errors import InputError, TrainingDiverged
+from hqvit.runtime.checkpoint import CHECKPOINT_NAME, OutputLock, load_checkpoint, save_atomic
+from hqvit.runtime.data import Dataset, load_dataset, split
+from hqvit.runtime.model import ModelConfig, VisionTransformer
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (and so scikit-learn's) takes 0 .. 2^32 - 1
 # What must match between a checkpoint and a run that resumes it: the model's shape and the data
@@ -132,8 +131,8 @@ def prepare(cfg: TrainConfig) -> tuple[Dataset, np.ndarray, np.ndarray]:
 
 
 def _use_noise(model: VisionTransformer, cfg: TrainConfig) -> None:
-    from compiler.pipeline import compile_hqvit
-    from targets import resolve_target
+    from hqvit.compiler.pipeline import compile_hqvit
+    from hqvit.targets import resolve_target
 
     if not cfg.target:
         raise InputError("--noise needs --target NAME (the device whose calibrated noise to train under)")

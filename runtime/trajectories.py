@@ -14,9 +14,8 @@ import numpy as np
 import qsimcirq
 from qsimcirq import qsim
 
-from compiler.resources import check_simulable
-
-from .qsim_backend import QsimOptions
+from hqvit.ir.resources import check_simulable
+from hqvit.runtime.qsim_backend import QsimOptions
 
 
 class NoisyTemplate:

@@ -23,9 +23,8 @@ from itertools import combinations
 import networkx as nx
 import rustworkx as rx
 
-from compiler.errors import InputError
-
-from .target import ENTANGLERS, Target
+from hqvit.ir.errors import InputError
+from hqvit.targets.target import ENTANGLERS, Target
 
 DEFAULT_PROFILE = {
     "p1": 2.5e-4,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.errors import InputError
-
-from .target import Target
+from hqvit.ir.errors import InputError
+from hqvit.targets.target import Target
 
 GOOGLE = {
     "sycamore23": ("rainbow", "sqrt_iswap"),

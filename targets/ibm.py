@@ -26,9 +26,8 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from compiler.errors import CalibrationWarning, InputError
-
-from .target import Target
+from hqvit.ir.errors import CalibrationWarning, InputError
+from hqvit.targets.target import Target
 
 _TIME_UNITS = {"s": 1e6, "ms": 1e3, "us": 1.0, "µs": 1.0, "ns": 1e-3}  # -> µs
 _QUBIT_FIELDS = ("T1", "T2", "readout_error")

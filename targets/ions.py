@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from .target import Target
+from hqvit.targets.target import Target
 
 
 def _ions(name, n, gate, p1, p2, ro, t1_s, t2_s, d1_us, d2_us, dm_us, source) -> Target:

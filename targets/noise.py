@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import cirq
 
-from .target import Target
+from hqvit.targets.target import Target
 
 
 @dataclass

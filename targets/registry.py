@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import InputError
-
-from .generic import KINDS, generic_target
-from .google import GOOGLE, google_target
-from .ibm import load_ibm
-from .ions import ionq_aria, quantinuum_h2
-from .schema import load_target_file
-from .target import Target
+from hqvit.ir.errors import InputError
+from hqvit.targets.generic import KINDS, generic_target
+from hqvit.targets.google import GOOGLE, google_target
+from hqvit.targets.ibm import load_ibm
+from hqvit.targets.ions import ionq_aria, quantinuum_h2
+from hqvit.targets.schema import load_target_file
+from hqvit.targets.target import Target
 
 IONS = {"ionq-aria": ionq_aria, "quantinuum-h2": quantinuum_h2}
 CALIBRATIONS = Path(__file__).parent / "calibrations"

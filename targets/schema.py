@@ -31,10 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import CalibrationWarning, InputError
-
-from .ibm import read_json
-from .target import ENTANGLERS, ONE_QUBIT_NATIVE_SETS, Target
+from hqvit.ir.errors import CalibrationWarning, InputError
+from hqvit.targets.ibm import read_json
+from hqvit.targets.target import ENTANGLERS, ONE_QUBIT_NATIVE_SETS, Target
 
 FORMAT, VERSION = "hqvit-target", 1
 _TOP = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from compiler.errors import InputError
+from hqvit.ir.errors import InputError
 
 # 1-qubit native sets: "any" means every single-qubit rotation is one physical pulse
 # (Google's PhasedXZ, the ions' arbitrary-axis rotations); IBM's is rz (virtual), sx, x.

@@ -17,4 +17,4 @@ def rng():
 def hqvit_cmd() -> list[str]:
     """The installed console script, run in a subprocess like a user would."""
     exe = Path(sys.executable).with_name("hqvit")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "runtime.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "hqvit.cli"]

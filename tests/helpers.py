@@ -3,8 +3,8 @@
 import cirq
 import numpy as np
 
-from compiler.cirq_export import to_cirq
-from compiler.ir import Circuit, Segment
+from hqvit.ir.circuit import Circuit, Segment
+from hqvit.ir.cirq_export import to_cirq
 
 
 def state_of(circuit: Circuit, bindings: dict[str, float]) -> np.ndarray:

@@ -4,7 +4,7 @@ About a minute on two cores: the full 1437-image training set, 10 epochs, every 
 parameter shift through qsim. The classical twin is trained by the same code path.
 """
 
-from runtime.train import TrainConfig, train
+from hqvit.runtime.train import TrainConfig, train
 
 
 def test_qsim_training_reaches_95_percent_on_digits(tmp_path):

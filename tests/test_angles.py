@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from compiler.angles import Angle, AngleTable
+from hqvit.ir.angles import Angle, AngleTable
 
 
 def test_affine_arithmetic_is_exact():

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from compiler.hqvit import HQViTConfig, tokens_from_images
-from runtime.data import load_dataset
-from runtime.exact import exact_attention
-from runtime.quantum_attention import QsimAttention, qsim_attention
-from runtime.readout import attention_from_joint
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.runtime.data import load_dataset
+from hqvit.runtime.encoding import tokens_from_images
+from hqvit.runtime.exact import exact_attention
+from hqvit.runtime.quantum_attention import QsimAttention, qsim_attention
+from hqvit.runtime.readout import attention_from_joint
 
 
 def _max_error(cfg: HQViTConfig, dataset: str, samples: int, seed: int = 0) -> float:

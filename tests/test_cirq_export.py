@@ -2,9 +2,9 @@ import cirq
 import numpy as np
 import pytest
 
-from compiler.cirq_export import to_cirq
-from compiler.hqvit import HQViTConfig, build_attention_circuit
-from passes.lower import lower
+from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
+from hqvit.ir.cirq_export import to_cirq
+from hqvit.passes.lower import lower
 from tests.test_executor import random_circuit
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from compiler.angles import Angle
-from compiler.ir import Gate
-from compiler.metrics import gate_counts
-from passes.consolidate import consolidate_blocks
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Gate
+from hqvit.ir.metrics import gate_counts
+from hqvit.passes.consolidate import consolidate_blocks
 from tests.helpers import equal_up_to_phase, one_segment, unitary_of
 
 
@@ -82,7 +82,7 @@ def test_random_two_qubit_runs_never_grow(seed):
 def test_entangler_count_matches_synthesis(seed):
     import cirq
 
-    from passes.consolidate import entanglers_needed
+    from hqvit.passes.consolidate import entanglers_needed
 
     rng = np.random.default_rng(seed)
     q = cirq.LineQubit.range(2)

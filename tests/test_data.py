@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from compiler.errors import InputError
-from runtime.data import load_dataset, read_idx, resize, split
+from hqvit.ir.errors import InputError
+from hqvit.runtime.data import load_dataset, read_idx, resize, split
 from tests.idx_files import write_idx, write_mnist_dir
 
 

@@ -6,11 +6,11 @@ import cirq
 import numpy as np
 import pytest
 
-from compiler.angles import Angle
-from compiler.gates import GATES
-from compiler.ir import Circuit, Gate, Segment
-from compiler.resources import check_simulable
-from runtime.qsim_backend import QsimExecutor
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Segment
+from hqvit.ir.gates import GATES
+from hqvit.ir.resources import check_simulable
+from hqvit.runtime.qsim_backend import QsimExecutor
 from tests.helpers import state_of
 
 
@@ -64,7 +64,7 @@ def test_random_symbolic_circuits_match_cirq(seed):
 
 
 def test_too_many_qubits_is_refused_before_allocation():
-    from compiler.errors import InputError
+    from hqvit.ir.errors import InputError
 
     with pytest.raises(InputError, match="40 qubits"):
         check_simulable(40)

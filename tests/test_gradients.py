@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from compiler.hqvit import HQViTConfig, tokens_from_images
-from runtime.data import load_dataset
-from runtime.exact import exact_attention
-from runtime.quantum_attention import QsimAttention, qsim_attention
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.runtime.data import load_dataset
+from hqvit.runtime.encoding import tokens_from_images
+from hqvit.runtime.exact import exact_attention
+from hqvit.runtime.quantum_attention import QsimAttention, qsim_attention
 
 
 def _finite_difference(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from compiler.encoding import encoding_angles, encoding_symbols
-from compiler.ir import AmplitudeEncode, Ansatz, Circuit, Segment, SwapTest
-from passes.lower import lower, lower_amplitude_encode
-from runtime.exact import ansatz_unitary
+from hqvit.ir.circuit import AmplitudeEncode, Ansatz, Circuit, Segment, SwapTest
+from hqvit.ir.encoding import encoding_symbols
+from hqvit.passes.lower import lower, lower_amplitude_encode
+from hqvit.runtime.encoding import encoding_angles
+from hqvit.runtime.exact import ansatz_unitary
 from tests.helpers import state_of, unitary_of
 
 

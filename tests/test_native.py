@@ -4,12 +4,13 @@ import cirq
 import numpy as np
 import pytest
 
-from compiler.angles import Angle
-from compiler.gates import GATES
-from compiler.ir import Circuit, Gate, Segment
-from passes.native import expand_three_qubit, two_qubit_template
-from passes.single_qubit import numeric_to_native, resynthesize_single_qubit, symbolic_to_native
-from targets.target import ENTANGLERS
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Segment
+from hqvit.ir.gates import GATES
+from hqvit.passes.expand_three_qubit import expand_three_qubit
+from hqvit.passes.native import two_qubit_template
+from hqvit.passes.single_qubit import numeric_to_native, resynthesize_single_qubit, symbolic_to_native
+from hqvit.targets.target import ENTANGLERS
 from tests.helpers import equal_up_to_phase, unitary_of
 
 TWO_QUBIT = [n for n, s in GATES.items() if s.num_qubits == 2]

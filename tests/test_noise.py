@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from compiler.angles import Angle
-from compiler.hqvit import HQViTConfig, data_bindings, tokens_from_images
-from compiler.ir import Circuit, Gate, Measure, Segment
-from compiler.pipeline import compile_circuit, compile_hqvit
-from runtime.trajectories import TrajectorySimulator, trajectory_fidelity
-from targets import resolve_target
-from targets.noise import TargetNoiseModel
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.compiler.pipeline import compile_circuit, compile_hqvit
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.runtime.encoding import data_bindings, tokens_from_images
+from hqvit.runtime.trajectories import TrajectorySimulator, trajectory_fidelity
+from hqvit.targets import resolve_target
+from hqvit.targets.noise import TargetNoiseModel
 
 
 def _random_compiled(target, n=4, depth=10, seed=0):

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from compiler.pipeline import compile_hqvit
-from runtime import noise_study
-from runtime.noise_study import evaluate_point, load_study, sweep
-from runtime.train import TrainConfig, evaluate, train
-from targets import resolve_target
+from hqvit.compiler.pipeline import compile_hqvit
+from hqvit.runtime.train import TrainConfig, evaluate, train
+from hqvit.studies import noise_study
+from hqvit.studies.noise_study import evaluate_point, load_study, sweep
+from hqvit.targets import resolve_target
 from tests.test_cli import assert_one_line_error, last_json, run
 
 
@@ -104,10 +104,11 @@ def test_missing_checkpoint_is_one_line(tmp_path):
 def test_noisy_parameter_shift_matches_noiseless_gradient_as_noise_vanishes():
     import numpy as np
 
-    from compiler.hqvit import HQViTConfig, data_bindings, tokens_from_images
-    from runtime.data import load_dataset
-    from runtime.noisy_attention import NoisyAttention
-    from runtime.quantum_attention import QsimAttention
+    from hqvit.compiler.hqvit import HQViTConfig
+    from hqvit.runtime.data import load_dataset
+    from hqvit.runtime.encoding import data_bindings, tokens_from_images
+    from hqvit.runtime.noisy_attention import NoisyAttention
+    from hqvit.runtime.quantum_attention import QsimAttention
 
     cfg = HQViTConfig()
     compiled = compile_hqvit(cfg, resolve_target("ibm-torino"), opt=2)

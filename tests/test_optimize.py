@@ -5,13 +5,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.angles import Angle
-from compiler.gates import GATES
-from compiler.ir import Circuit, Gate, Segment
-from compiler.pipeline import compile_circuit
-from compiler.verify import verify_compiled
-from passes.cancel import cancel_and_merge, expand_swaps
-from targets import resolve_target
+from hqvit.compiler.pipeline import compile_circuit
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Segment
+from hqvit.ir.gates import GATES
+from hqvit.passes.cancel import cancel_and_merge
+from hqvit.passes.expand_swaps import expand_swaps
+from hqvit.runtime.verify import verify_compiled
+from hqvit.targets import resolve_target
 from tests.helpers import equal_up_to_phase, one_segment, unitary_of
 from tests.test_executor import random_circuit
 
@@ -82,7 +83,7 @@ def test_presets_are_equivalent(opt, target):
 
 
 def test_higher_presets_do_not_add_swaps_on_hqvit():
-    from compiler.hqvit import HQViTConfig, build_attention_circuit
+    from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
 
     logical = build_attention_circuit(HQViTConfig())
     swaps = [compile_circuit(logical, resolve_target("heavy-hex:3"), opt=o).swaps for o in (0, 1, 3)]
@@ -145,8 +146,8 @@ def test_noise_aware_compile_beats_noise_blind_on_a_calibrated_device():
     geometric-mean ratio 4.6. (On Sherbrooke the noise-aware compile loses: its layout weighs gate
     errors only, and there idle decoherence dominates; see the noise issue.)
     """
-    from compiler.hqvit import HQViTConfig
-    from compiler.pipeline import compile_hqvit
+    from hqvit.compiler.hqvit import HQViTConfig
+    from hqvit.compiler.pipeline import compile_hqvit
 
     t = resolve_target("ibm-torino")
     aware, blind = [], []

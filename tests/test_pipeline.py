@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from compiler.angles import Angle
-from compiler.hqvit import HQViTConfig
-from compiler.ir import Circuit, Gate, Measure, Segment
-from compiler.pipeline import compile_circuit, compile_hqvit
-from compiler.verify import verify_compiled
-from targets import resolve_target
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.compiler.pipeline import compile_circuit, compile_hqvit
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.runtime.verify import verify_compiled
+from hqvit.targets import resolve_target
 from tests.test_executor import random_circuit
 
 TARGETS = [
@@ -65,7 +65,7 @@ def test_segments_survive_compilation():
 
 
 def test_circuit_wider_than_the_device_is_refused():
-    from compiler.errors import InputError
+    from hqvit.ir.errors import InputError
 
     with pytest.raises(InputError, match="needs 12 qubits but target line:5 has 5 usable"):
         compile_hqvit(HQViTConfig(), resolve_target("line:5"))
@@ -81,3 +81,20 @@ def test_measurements_follow_the_layout():
     ops = [Gate("h", (0,)), Gate("cx", (0, 3)), Gate("ry", (2,), (Angle(0.4),)), Measure((0, 1, 2, 3))]
     cc = compile_circuit(Circuit(4, [Segment("main", ops)]), resolve_target("line:4"))
     assert cc.circuit.measured_qubits() == tuple(cc.final_layout)
+
+
+@pytest.mark.parametrize("opt", [1, 3])
+def test_pass_records_add_up_to_the_compile_time(opt):
+    """Every pass, and at --opt 3 every candidate of the ESP search, is in the records."""
+    cc = compile_hqvit(HQViTConfig(), resolve_target("ibm-torino"), opt=opt)
+    total = sum(r.seconds for r in cc.passes)
+    assert total == pytest.approx(cc.seconds, rel=0.05), (total, cc.seconds)
+    if opt == 3:
+        (search,) = cc.passes
+        assert search.name == "select_by_esp" and len(search.children) == 6
+        for candidate in search.children:
+            assert sum(r.seconds for r in candidate.children) <= candidate.seconds
+            assert [r.name for r in candidate.children][:2] == ["lower", "expand_three_qubit"]
+    else:
+        assert [r.name for r in cc.passes][-2:] == ["schedule", "serialize_crosstalk"]
+    assert cc.report()["passes"][0]["name"] == cc.passes[0].name

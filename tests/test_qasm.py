@@ -4,10 +4,10 @@ import cirq
 import numpy as np
 import pytest
 
-from compiler.errors import InputError
-from compiler.hqvit import HQViTConfig, build_attention_circuit
-from compiler.qasm import from_qasm2, to_qasm2, to_qasm3
-from passes.lower import lower
+from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
+from hqvit.compiler.qasm import from_qasm2, to_qasm2, to_qasm3
+from hqvit.ir.errors import InputError
+from hqvit.passes.lower import lower
 from tests.helpers import equal_up_to_phase, unitary_of
 from tests.test_executor import random_circuit
 
@@ -93,8 +93,8 @@ def test_qasm3_declares_every_symbol_as_input():
 
 
 def test_numeric_angles_survive_export_exactly():
-    from compiler.angles import Angle
-    from compiler.ir import Circuit, Gate, Segment
+    from hqvit.ir.angles import Angle
+    from hqvit.ir.circuit import Circuit, Gate, Segment
 
     c = Circuit(1, [Segment("main", [Gate("rx", (0,), (Angle(math.pi / 7),))])])
     back = from_qasm2(to_qasm2(c))

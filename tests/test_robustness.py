@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from compiler.errors import InputError
-from runtime.checkpoint import LOCK_NAME, OutputLock
-from runtime.cli import main
+from hqvit.cli.main import main
+from hqvit.ir.errors import InputError
+from hqvit.runtime.checkpoint import LOCK_NAME, OutputLock
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--limit", "60", "--batch", "16", "--backend", "exact"]
@@ -127,7 +127,7 @@ def test_compile_refuses_a_huge_image_before_allocating(capsys):
 
 
 def test_a_qasm_file_too_large_to_compile_is_refused_unread(capsys, tmp_path, monkeypatch):
-    import compiler.resources as resources
+    import hqvit.ir.resources as resources
 
     qasm = tmp_path / "big.qasm"
     qasm.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\n' + "cx q[0],q[1];\n" * 2000)
@@ -182,8 +182,8 @@ def test_a_second_training_into_the_same_out_names_the_holder(capsys, tmp_path):
 
 
 def test_lr_is_finite_in_the_api_too(tmp_path):
-    from compiler.errors import InputError
-    from runtime.train import TrainConfig, train
+    from hqvit.ir.errors import InputError
+    from hqvit.runtime.train import TrainConfig, train
 
     for lr in (math.inf, math.nan, -1.0):
         with pytest.raises(InputError, match="--lr"):
@@ -193,8 +193,8 @@ def test_lr_is_finite_in_the_api_too(tmp_path):
 def test_trajectories_refuse_a_statevector_that_cannot_fit(monkeypatch):
     import cirq
 
-    from compiler import resources
-    from runtime.trajectories import TrajectorySimulator
+    from hqvit.ir import resources
+    from hqvit.runtime.trajectories import TrajectorySimulator
 
     monkeypatch.setattr(resources, "available_memory_bytes", lambda: 1 << 20)  # 1 MiB free
     qubits = cirq.LineQubit.range(20)

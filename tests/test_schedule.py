@@ -4,11 +4,12 @@ import cirq
 import numpy as np
 import pytest
 
-from compiler.hqvit import HQViTConfig
-from compiler.pipeline import compile_circuit, compile_hqvit
-from passes.schedule import schedule_alap, schedule_asap, serialize_crosstalk
-from targets import resolve_target
-from targets.schema import target_from_dict, target_to_dict
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.compiler.pipeline import compile_circuit, compile_hqvit
+from hqvit.passes.schedule import schedule_alap, schedule_asap
+from hqvit.passes.serialize_crosstalk import serialize_crosstalk
+from hqvit.targets import resolve_target
+from hqvit.targets.schema import target_from_dict, target_to_dict
 from tests.test_executor import random_circuit
 
 
@@ -46,7 +47,7 @@ def test_moment_structured_export_equals_the_circuit():
     cc = compile_hqvit(HQViTConfig((4, 4), (2, 2), layers=1), resolve_target("grid:3x3"), opt=3)
     rng = np.random.default_rng(0)
     values = {s: float(rng.uniform(-3, 3)) for s in cc.circuit.symbols}
-    from compiler.cirq_export import to_cirq
+    from hqvit.ir.cirq_export import to_cirq
 
     scheduled = cc.to_cirq(values, measurements=False)
     plain = to_cirq(cc.circuit, values, cc.cirq_qubits(), measurements=False)
@@ -63,7 +64,7 @@ def test_crosstalking_couplers_never_share_a_moment():
     d = target_to_dict(resolve_target("line:6"))
     d["crosstalk"] = [[[0, 1], [2, 3]], [[2, 3], [4, 5]]]
     t = target_from_dict(d)
-    from compiler.ir import Circuit, Gate, Segment
+    from hqvit.ir.circuit import Circuit, Gate, Segment
 
     ops = [Gate("cx", (0, 1)), Gate("cx", (2, 3)), Gate("cx", (4, 5))] * 3
     cc = compile_circuit(Circuit(6, [Segment("main", ops)]), t, opt=0)

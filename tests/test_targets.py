@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.errors import CalibrationWarning, InputError
-from compiler.hqvit import HQViTConfig
-from compiler.pipeline import compile_hqvit
-from compiler.verify import verify_compiled
-from runtime.cli import main
-from targets import describe, resolve_target
-from targets.schema import load_target_file, save_target_file, target_from_dict, target_to_dict
+from hqvit.cli.main import main
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.compiler.pipeline import compile_hqvit
+from hqvit.ir.errors import CalibrationWarning, InputError
+from hqvit.runtime.verify import verify_compiled
+from hqvit.targets import describe, resolve_target
+from hqvit.targets.schema import load_target_file, save_target_file, target_from_dict, target_to_dict
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ibm"
 

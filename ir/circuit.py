@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from .angles import Angle
-from .gates import gate_spec
+from hqvit.ir.angles import Angle
+from hqvit.ir.gates import gate_spec
 
 DATA = "data"
 TRAINABLE = "trainable"

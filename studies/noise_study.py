@@ -26,14 +26,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from compiler.errors import InputError
-from compiler.pipeline import compile_hqvit
-from targets import resolve_target
-
-from .checkpoint import load_checkpoint
-from .model import ModelConfig, VisionTransformer, quantum_backends
-from .noisy_attention import NoisyAttention
-from .train import checkpoint_configs, prepare, restore_model, seed_everything
+from hqvit.compiler.pipeline import compile_hqvit
+from hqvit.ir.errors import InputError
+from hqvit.runtime.checkpoint import load_checkpoint
+from hqvit.runtime.model import ModelConfig, VisionTransformer, quantum_backends
+from hqvit.runtime.noisy_attention import NoisyAttention
+from hqvit.runtime.train import checkpoint_configs, prepare, restore_model, seed_everything
+from hqvit.targets import resolve_target
 
 
 @dataclass

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import cirq
 
-from .gates import angle_to_sympy, gate_spec
-from .ir import Circuit, Gate, Measure
+from hqvit.ir.circuit import Circuit, Gate, Measure
+from hqvit.ir.gates import angle_to_sympy, gate_spec
 
 
 def default_qubits(n: int) -> list[cirq.Qid]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .ir import Circuit
+from hqvit.ir.circuit import Circuit
 
 
 def gate_counts(circuit: Circuit) -> dict[str, int]:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from passes.lower import lower
-
-from .errors import InputError
-from .ir import Circuit, Measure, Segment, compact
+from hqvit.ir.circuit import Circuit, Measure, Segment, compact
+from hqvit.ir.errors import InputError
+from hqvit.passes.lower import lower
 
 MAX_QUBITS = 20  # logical qubits, as the CLI promises
 MAX_PHYSICAL = 24  # routing may pass through a few extra physical qubits
@@ -24,7 +23,7 @@ def _strip(circuit: Circuit) -> Circuit:
 
 
 def _state(circuit: Circuit, values: dict[str, float]) -> np.ndarray:
-    from runtime.qsim_backend import QsimExecutor
+    from hqvit.runtime.qsim_backend import QsimExecutor
 
     ex = QsimExecutor(circuit)
     data = np.array([values[s] for s in ex.data_symbols])

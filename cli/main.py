@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compiler.errors import CalibrationWarning, InputError, TrainingDiverged
-from compiler.hqvit import SWAP_TESTS, HQViTConfig, data_bindings, parse_size, tokens_from_images
-from runtime.train import MAX_SEED
+from hqvit.compiler.hqvit import SWAP_TESTS, HQViTConfig, parse_size
+from hqvit.ir.errors import CalibrationWarning, InputError, TrainingDiverged
+from hqvit.runtime.encoding import data_bindings, tokens_from_images
+from hqvit.runtime.train import MAX_SEED
 
 EXIT_INPUT, EXIT_FAILED, EXIT_INTERNAL = 2, 1, 3
 VERIFY_TOLERANCE = 1e-3  # 1 - |<logical|compiled>| in float32 over thousands of gates stays below ~3e-4
@@ -121,11 +122,11 @@ def _random_bindings(circuit, cfg: HQViTConfig | None, spec: str) -> dict[str, f
 
 
 def cmd_compile(args) -> int:
-    from compiler.pipeline import compile_circuit, compile_hqvit
-    from compiler.qasm import read_qasm2, to_qasm2, to_qasm3
-    from compiler.verify import verify_compiled
-    from passes.lower import lower
-    from targets import resolve_target
+    from hqvit.compiler.pipeline import compile_circuit, compile_hqvit
+    from hqvit.compiler.qasm import read_qasm2, to_qasm2, to_qasm3
+    from hqvit.passes.lower import lower
+    from hqvit.runtime.verify import verify_compiled
+    from hqvit.targets import resolve_target
 
     if args.noise_scale < 0:
         raise InputError(f"--noise-scale must be >= 0, got {args.noise_scale}")
@@ -165,8 +166,8 @@ def cmd_compile(args) -> int:
 
 
 def cmd_targets(args) -> int:
-    from targets import CATALOGUE, describe, resolve_target
-    from targets.schema import save_target_file
+    from hqvit.targets import CATALOGUE, describe, resolve_target
+    from hqvit.targets.schema import save_target_file
 
     if args.action == "list":
         result = {"targets": [{"name": n, "description": d} for n, d in CATALOGUE]}
@@ -192,10 +193,10 @@ def _verify_dataset(cfg: HQViTConfig, name: str | None) -> str:
 
 
 def cmd_verify(args) -> int:
-    from compiler.resources import check_simulable
-    from runtime.data import load_dataset
-    from runtime.exact import exact_attention
-    from runtime.quantum_attention import QsimAttention, qsim_attention
+    from hqvit.ir.resources import check_simulable
+    from hqvit.runtime.data import load_dataset
+    from hqvit.runtime.exact import exact_attention
+    from hqvit.runtime.quantum_attention import QsimAttention, qsim_attention
 
     cfg = _config(args)
     check_simulable(cfg.logical_qubits, f"the {cfg.image[0]}x{cfg.image[1]} / {cfg.patch[0]}x{cfg.patch[1]} circuit")
@@ -239,8 +240,8 @@ def cmd_verify(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from compiler.resources import check_simulable
-    from runtime.train import TrainConfig, train
+    from hqvit.ir.resources import check_simulable
+    from hqvit.runtime.train import TrainConfig, train
 
     cfg = TrainConfig(
         dataset=args.dataset,
@@ -267,7 +268,7 @@ def cmd_train(args) -> int:
     if args.target and not args.noise:
         raise InputError("--target is used with --noise (train under that device's calibrated noise)")
     if args.noise:
-        from targets import resolve_target
+        from hqvit.targets import resolve_target
 
         if not args.target:
             raise InputError("--noise needs --target NAME (the device whose calibrated noise to train under)")
@@ -285,7 +286,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from runtime.train import evaluate
+    from hqvit.runtime.train import evaluate
 
     result = evaluate(args.checkpoint, backend=args.backend)
     _emit(result, args.json, [f"{k:>14}: {v}" for k, v in result.items()])
@@ -323,8 +324,8 @@ def _writer(out_dir: Path, stem: str, plot):
 
 
 def cmd_noise_sweep(args) -> int:
-    from runtime.noise_study import load_study, plot_sweep, sweep
-    from targets import resolve_target
+    from hqvit.studies.noise_study import load_study, plot_sweep, sweep
+    from hqvit.targets import resolve_target
 
     _study_args(args)
     scales = _parse_scales(args.scales)
@@ -349,13 +350,13 @@ def cmd_noise_sweep(args) -> int:
 
 
 def cmd_noise_compare(args) -> int:
-    from runtime.noise_study import compare, load_study, plot_compare
+    from hqvit.studies.noise_study import compare, load_study, plot_compare
 
     _study_args(args)
     names = [t for t in args.targets.split(",") if t.strip()]
     if not names:
         raise InputError("--targets needs at least one target name")
-    from targets import resolve_target
+    from hqvit.targets import resolve_target
 
     for name in names:
         resolve_target(name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import InputError
+from hqvit.ir.errors import InputError
 
 # qsim statevector (complex64) + its probabilities (float64) + the transposed copy readout makes
 BYTES_PER_AMPLITUDE = 8 + 8 + 8

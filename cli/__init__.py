@@ -1,0 +1,1 @@
+"""The ``hqvit`` command line."""

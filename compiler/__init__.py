@@ -1,0 +1,1 @@
+"""The HQViT frontend, the compilation pipeline and OpenQASM input and output."""
