@@ -33,11 +33,11 @@ from compilers import TOOLS, Compiled, logical_cirq, ours  # noqa: E402
 from general_circuits import general_circuits  # noqa: E402
 from scoring import TOLERANCE, equivalence_error, score  # noqa: E402
 
-from hqvit.cli.main import _random_bindings  # noqa: E402
 from hqvit.compiler.hqvit import HQViTConfig  # noqa: E402
 from hqvit.compiler.pipeline import compile_hqvit  # noqa: E402
 from hqvit.compiler.qasm import to_qasm2  # noqa: E402
 from hqvit.passes.lower import lower  # noqa: E402
+from hqvit.runtime.bindings import random_bindings  # noqa: E402
 from hqvit.runtime.verify import _strip  # noqa: E402
 from hqvit.targets import resolve_target  # noqa: E402
 
@@ -56,7 +56,7 @@ ESP_FLOOR = 1e-6
 
 def hqvit_case(cfg: HQViTConfig):
     logical = _strip(lower(compile_hqvit(cfg, None, opt=0).logical))
-    bindings = _random_bindings(logical, cfg, "random:0")
+    bindings = random_bindings(logical, cfg, "random:0")
     return to_qasm2(logical, bindings), bindings
 
 

@@ -9,11 +9,14 @@ trainable symbols ``q{layer}_{m}`` (U_Q) and ``k{layer}_{m}`` (U_K).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from hqvit.ir.circuit import DATA, TRAINABLE, AmplitudeEncode, Ansatz, Circuit, Measure, Segment, SwapTest
 from hqvit.ir.encoding import encoding_symbols
 from hqvit.ir.errors import InputError
 from hqvit.ir.resources import check_compilable
+
+if TYPE_CHECKING:
+    from hqvit.ir.circuit import Circuit
 
 SWAP_TESTS = ("bell", "cswap")
 
@@ -113,6 +116,9 @@ class HQViTConfig:
 
 
 def build_attention_circuit(cfg: HQViTConfig) -> Circuit:
+    # the IR loads cirq (~1.5 s); importing it here keeps HQViTConfig light for the CLI parser
+    from hqvit.ir.circuit import DATA, TRAINABLE, AmplitudeEncode, Ansatz, Circuit, Measure, Segment, SwapTest
+
     size = f"the {cfg.image[0]}x{cfg.image[1]} / {cfg.patch[0]}x{cfg.patch[1]} circuit"
     check_compilable(cfg.logical_gate_estimate, cfg.logical_qubits, size)  # before 2^n symbols exist
     n_idx, n = cfg.index_qubits, cfg.copy_qubits

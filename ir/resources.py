@@ -19,6 +19,9 @@ BYTES_PER_AMPLITUDE = 8 + 8 + 8
 # 8 KiB keeps a margin.
 BYTES_PER_GATE = 8 << 10
 MEMORY_FRACTION = 0.8  # leave room for the interpreter, torch and the data set
+# Seeds of every command: numpy's legacy seeding (and so scikit-learn's) takes 0 .. 2^32 - 1. Here, not
+# in the runtime, so that the command line can check a seed without loading torch.
+MAX_SEED = 2**32 - 1
 
 
 def available_memory_bytes() -> int:

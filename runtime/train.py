@@ -15,11 +15,12 @@ from tqdm import tqdm
 
 from hqvit.compiler.hqvit import HQViTConfig
 from hqvit.ir.errors import InputError, TrainingDiverged
+from hqvit.ir.resources import MAX_SEED, check_simulable
 from hqvit.runtime.checkpoint import CHECKPOINT_NAME, OutputLock, load_checkpoint, save_atomic
 from hqvit.runtime.data import Dataset, load_dataset, split
 from hqvit.runtime.model import ModelConfig, VisionTransformer
+from hqvit.targets import resolve_target
 
-MAX_SEED = 2**32 - 1  # numpy's legacy seeding (and so scikit-learn's) takes 0 .. 2^32 - 1
 # What must match between a checkpoint and a run that resumes it: the model's shape and the data
 # split (dataset, limit and seed choose the test images; resuming with others would train on them).
 RESUME_FIELDS = ("dataset", "image", "patch", "layers", "heads", "swap_test", "blocks", "attention", "limit", "seed")
@@ -52,7 +53,8 @@ class TrainConfig:
         return ModelConfig(circuit, classes=classes, blocks=self.blocks, attention=self.attention)
 
     def validate(self) -> None:
-        """Every numeric argument checked on its own, so the message names the one that is wrong."""
+        """Every argument checked before any data is loaded, each on its own so the message names
+        the one that is wrong. The CLI relies on this: it does not repeat these checks."""
         for name in ("epochs", "batch", "blocks"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -70,6 +72,26 @@ class TrainConfig:
         out = Path(self.out)
         if out.exists() and not out.is_dir():
             raise InputError(f"--out {out} is an existing file; it must name a directory (checkpoint.pt goes in it)")
+        if self.noise:
+            self._validate_noise()
+        elif self.target:
+            raise InputError("--target is used with --noise (train under that device's calibrated noise)")
+        circuit = self.model_config(10).circuit  # the sizes (InputError from HQViTConfig)
+        if self.attention == "quantum" and self.backend == "qsim":
+            check_simulable(circuit.logical_qubits, "the attention circuit")
+        if circuit.features % circuit.heads:
+            raise InputError(f"--heads {self.heads} must divide the token dimension {circuit.features}")
+
+    def _validate_noise(self) -> None:
+        if not self.target:
+            raise InputError("--noise needs --target NAME (the device whose calibrated noise to train under)")
+        if self.attention != "quantum" or self.backend != "qsim":
+            raise InputError("--noise trains the quantum attention on qsim: use --attention quantum --backend qsim")
+        if self.blocks != 1:
+            raise InputError("--noise supports --blocks 1 (parameter shift on noisy trajectories, no data gradients)")
+        if self.shots is not None:
+            raise InputError("--noise and --shots cannot be combined; use --trajectories")
+        resolve_target(self.target)  # a bad name fails here, not after the data is loaded
 
     @staticmethod
     def from_dict(d: object, where: str) -> TrainConfig:
@@ -132,16 +154,7 @@ def prepare(cfg: TrainConfig) -> tuple[Dataset, np.ndarray, np.ndarray]:
 
 def _use_noise(model: VisionTransformer, cfg: TrainConfig) -> None:
     from hqvit.compiler.pipeline import compile_hqvit
-    from hqvit.targets import resolve_target
 
-    if not cfg.target:
-        raise InputError("--noise needs --target NAME (the device whose calibrated noise to train under)")
-    if cfg.attention != "quantum" or cfg.backend != "qsim":
-        raise InputError("--noise trains the quantum attention on qsim: use --attention quantum --backend qsim")
-    if cfg.blocks != 1:
-        raise InputError("--noise supports --blocks 1 (parameter shift on noisy trajectories, no data gradients)")
-    if cfg.shots is not None:
-        raise InputError("--noise and --shots cannot be combined; use --trajectories")
     compiled = compile_hqvit(model.cfg.circuit, resolve_target(cfg.target), opt=2, seed=cfg.seed)
     model.use_noise(compiled, cfg.trajectories, cfg.seed)
 

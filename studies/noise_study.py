@@ -60,6 +60,23 @@ def load_study(checkpoint: str, limit: int | None) -> StudySetup:
     return StudySetup(model, mcfg, ds.images[te], ds.labels[te], str(checkpoint))
 
 
+def validate_options(
+    targets: list[str], trajectories: int, shots: int | None, scales: list[float] | None = None
+) -> None:
+    """The options of ``sweep`` and ``compare``, checked before a checkpoint is loaded; each message
+    names the command-line argument, and the CLI repeats none of these checks."""
+    if trajectories < 2:
+        raise InputError(f"--trajectories must be >= 2, got {trajectories}")
+    if shots is not None and shots < 1:
+        raise InputError(f"--shots must be >= 1, got {shots}")
+    if scales is not None and (not scales or not all(x >= 0 for x in scales)):  # all(x >= 0) is False for NaN
+        raise InputError(f"--scales must be non-negative numbers, got {scales}")
+    if not targets:
+        raise InputError("--targets needs at least one target name")
+    for name in targets:
+        resolve_target(name)  # a bad name fails before any data is loaded
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     if n == 0:
         return 0.0, 1.0
@@ -148,6 +165,7 @@ def sweep(
     opt: int,
     on_point=None,
 ) -> dict:
+    validate_options([target_name], trajectories, shots, scales)
     target = resolve_target(target_name)
     compiled = compile_hqvit(setup.mcfg.circuit, target, opt=opt, seed=seed)
     result = {
@@ -173,6 +191,7 @@ def sweep(
 def compare(
     setup: StudySetup, target_names: list[str], trajectories: int, shots: int | None, seed: int, opt: int, on_point=None
 ) -> dict:
+    validate_options(target_names, trajectories, shots)
     result = {
         "checkpoint": setup.checkpoint,
         "trajectories": trajectories,

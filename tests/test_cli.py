@@ -1,11 +1,16 @@
 """The command line as a user runs it: JSON output, exit codes, one-line errors."""
 
+import argparse
 import json
 import subprocess
+import sys
+from importlib.metadata import version
 
 import numpy as np
 import pytest
 
+from hqvit.cli.args import HelpFormatter
+from hqvit.cli.main import build_parser
 from tests.conftest import hqvit_cmd
 from tests.idx_files import write_mnist_dir
 
@@ -196,3 +201,44 @@ def test_invalid_target_file_is_one_error_line(tmp_path):
         '"durations_ns": {"one_qubit": 1, "two_qubit": 1, "measure": 1}, "qubits": [], "couplers": []}'
     )
     assert_one_line_error(run("targets", "show", f"file:{bad}", check=False), "field 'qubits'")
+
+
+HEAVY = ("torch", "cirq", "qsimcirq", "sympy", "matplotlib", "numba", "hqvit.compiler.pipeline")
+
+
+def test_targets_list_and_the_parser_load_no_heavy_library():
+    """``hqvit --help`` and ``hqvit targets list`` must start fast: torch, cirq and the pipeline are
+    imported by the commands that run circuits, never by building the parser."""
+    code = (
+        "import json, sys; from hqvit.cli.main import build_parser, main; build_parser();"
+        "assert main(['targets', 'list']) == 0;"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "sycamore23" in proc.stdout
+    assert json.loads(proc.stdout.splitlines()[-1]) == []
+
+
+def test_version_is_the_installed_distribution():
+    want = f"hqvit {version('hqvit-compiler')}"
+    assert run("--version").stdout.strip() == want
+    module = subprocess.run([sys.executable, "-m", "hqvit.cli", "--version"], capture_output=True, text=True)
+    assert module.returncode == 0 and module.stdout.strip() == want
+
+
+def test_every_option_says_its_default():
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in subcommands.choices.items():
+        formatter = HelpFormatter(f"hqvit {name}")
+        for action in parser._actions:
+            if not action.option_strings or action.default == argparse.SUPPRESS:  # positionals, --help
+                continue
+            text = formatter._get_help_string(action) or ""
+            assert "(default" in text or "(required)" in text or "(no default" in text, f"{name} {action.dest}: {text}"
+
+
+def test_opt_choices_are_the_pipeline_presets():
+    from hqvit.cli.args import OPT_LEVELS
+    from hqvit.compiler.pipeline import PRESETS
+
+    assert OPT_LEVELS == tuple(sorted(PRESETS))  # a copy, so that the parser need not load the pipeline

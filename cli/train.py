@@ -1,0 +1,68 @@
+"""``hqvit train``: the hybrid model (or its classical twin) on real images, checkpointed per epoch.
+
+Every range and combination of arguments is checked by ``TrainConfig.validate`` (which ``train``
+runs before loading data), so the converters here only turn text into numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hqvit.cli.args import add_circuit_args, integer, number
+from hqvit.cli.output import EXIT_INTERRUPTED, EXIT_OK, emit
+from hqvit.compiler.hqvit import parse_size
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the hybrid model (or its classical twin) on real images")
+    add_circuit_args(p)
+    p.add_argument("--dataset", default="digits", help="digits | mnist5k | idx:DIR")
+    p.add_argument("--blocks", type=integer, default=1, help="transformer blocks")
+    p.add_argument("--backend", choices=("qsim", "exact"), default="qsim", help="how the attention circuit is run")
+    p.add_argument("--attention", choices=("quantum", "classical"), default="quantum", help="attention scores")
+    p.add_argument("--shots", type=integer, help="estimate S from this many shots (default: exact probabilities)")
+    p.add_argument("--epochs", type=integer, default=10, help="epochs")
+    p.add_argument("--batch", type=integer, default=32, help="mini-batch size")
+    p.add_argument("--lr", type=number, default=1e-2, help="Adam learning rate")
+    p.add_argument("--seed", type=integer, default=0, help="seed for the split, initialization and order")
+    p.add_argument("--limit", type=integer, help="use a stratified subset of N images (default: all)")
+    p.add_argument("--out", default="runs/latest", help="directory for checkpoint.pt")
+    p.add_argument("--resume", metavar="FILE", help="continue training from this checkpoint (default: start afresh)")
+    p.add_argument(
+        "--target", metavar="NAME", help="with --noise: the device whose noise to train under (default: none)"
+    )
+    p.add_argument("--noise", action="store_true", help="train under the target's calibrated noise (slow: use --limit)")
+    p.add_argument("--trajectories", type=integer, default=16, help="with --noise: trajectories per image")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hqvit.runtime.train import TrainConfig, train  # torch
+
+    cfg = TrainConfig(
+        dataset=args.dataset,
+        image=parse_size(args.image, "--image"),
+        patch=parse_size(args.patch, "--patch"),
+        layers=args.layers,
+        heads=args.heads,
+        swap_test=args.swap_test,
+        blocks=args.blocks,
+        attention=args.attention,
+        backend=args.backend,
+        shots=args.shots,
+        epochs=args.epochs,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        limit=args.limit,
+        out=args.out,
+        target=args.target,
+        noise=args.noise,
+        trajectories=args.trajectories,
+    )
+    log = (lambda m: print(m, file=sys.stderr)) if args.json else print  # --json keeps stdout to one object
+    result = train(cfg, resume=args.resume, log=log)
+    result.pop("history")
+    emit(result, args.json, [f"{k:>20}: {v}" for k, v in result.items()])
+    return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK
