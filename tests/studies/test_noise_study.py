@@ -11,7 +11,7 @@ from hqvit.runtime.train import TrainConfig, evaluate, train
 from hqvit.studies import noise_study
 from hqvit.studies.noise_study import evaluate_point, load_study, sweep
 from hqvit.targets import resolve_target
-from tests.test_cli import assert_one_line_error, last_json, run
+from tests.cli.test_cli import assert_one_line_error, last_json, run
 
 
 @pytest.fixture(scope="module")

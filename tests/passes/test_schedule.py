@@ -10,7 +10,7 @@ from hqvit.passes.schedule import schedule_alap, schedule_asap
 from hqvit.passes.serialize_crosstalk import serialize_crosstalk
 from hqvit.targets import resolve_target
 from hqvit.targets.schema import target_from_dict, target_to_dict
-from tests.test_executor import random_circuit
+from tests.runtime.test_executor import random_circuit
 
 
 def _order_per_qubit(moments):

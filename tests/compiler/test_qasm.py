@@ -9,7 +9,7 @@ from hqvit.compiler.qasm import from_qasm2, to_qasm2, to_qasm3
 from hqvit.ir.errors import InputError
 from hqvit.passes.lower import lower
 from tests.helpers import equal_up_to_phase, unitary_of
-from tests.test_executor import random_circuit
+from tests.runtime.test_executor import random_circuit
 
 
 @pytest.mark.parametrize("seed", range(8))

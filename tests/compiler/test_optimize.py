@@ -14,7 +14,7 @@ from hqvit.passes.expand_swaps import expand_swaps
 from hqvit.runtime.verify import verify_compiled
 from hqvit.targets import resolve_target
 from tests.helpers import equal_up_to_phase, one_segment, unitary_of
-from tests.test_executor import random_circuit
+from tests.runtime.test_executor import random_circuit
 
 
 def test_inverse_pairs_and_rotations():

@@ -15,7 +15,7 @@ from hqvit.runtime.verify import verify_compiled
 from hqvit.targets import describe, resolve_target
 from hqvit.targets.schema import load_target_file, save_target_file, target_from_dict, target_to_dict
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ibm"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ibm"
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ import torch
 from hqvit.cli.main import main
 from hqvit.ir.errors import InputError
 from hqvit.runtime.checkpoint import LOCK_NAME, OutputLock
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--limit", "60", "--batch", "16", "--backend", "exact"]
 
 

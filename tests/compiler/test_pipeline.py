@@ -9,7 +9,7 @@ from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
 from hqvit.runtime.verify import verify_compiled
 from hqvit.targets import resolve_target
-from tests.test_executor import random_circuit
+from tests.runtime.test_executor import random_circuit
 
 TARGETS = [
     "line:7",
