@@ -10,9 +10,8 @@ from hqvit.compiler.pipeline import compile_circuit
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Segment
 from hqvit.ir.gates import GATES
-from hqvit.runtime.verify import verify_compiled
 from hqvit.targets import resolve_target
-from tests.runtime.test_executor import random_circuit
+from tests.helpers import COMPILED_ATOL, assert_equivalent, random_circuit
 
 
 @pytest.mark.parametrize("opt", [0, 1, 2, 3])
@@ -21,7 +20,7 @@ def test_presets_are_equivalent(opt, target):
     rng = np.random.default_rng(opt)
     circuit, _ = random_circuit(rng, 6, 50, symbolic=True)
     cc = compile_circuit(circuit, resolve_target(target), opt=opt, seed=opt)
-    assert verify_compiled(cc, trials=2) < 1e-4
+    assert_equivalent(cc, trials=2, atol=COMPILED_ATOL)
     t = cc.target
     assert all(g.name in t.native_gates for g in cc.circuit.gates())
     assert all(t.coupled(*g.qubits) for g in cc.circuit.gates() if len(g.qubits) == 2)
@@ -67,7 +66,7 @@ def circuits(draw):
 def _check(circuit, target, opt):
     cc = compile_circuit(circuit, resolve_target(target), opt=opt)
     assert cc.circuit.used_symbols() <= circuit.used_symbols()
-    assert verify_compiled(cc, trials=1) < 1e-4
+    assert_equivalent(cc, trials=1, atol=COMPILED_ATOL)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,4 +102,4 @@ def test_noise_aware_compile_beats_noise_blind_on_a_calibrated_device():
         blind.append(b.success_probability()["esp"])
     assert all(x > y for x, y in zip(aware, blind, strict=True)), (aware, blind)
     assert np.exp(np.mean(np.log(aware)) - np.mean(np.log(blind))) > 2.5
-    assert verify_compiled(a, trials=1) < 1e-3
+    assert_equivalent(a, trials=1, atol=COMPILED_ATOL)

@@ -7,9 +7,8 @@ from hqvit.compiler.hqvit import HQViTConfig
 from hqvit.compiler.pipeline import compile_circuit, compile_hqvit
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
-from hqvit.runtime.verify import verify_compiled
 from hqvit.targets import resolve_target
-from tests.runtime.test_executor import random_circuit
+from tests.helpers import COMPILED_ATOL, assert_equivalent, random_circuit
 
 TARGETS = [
     "line:7",
@@ -43,7 +42,7 @@ def test_random_circuits_compile_to_equivalent_native_circuits(target, seed):
     cc = compile_circuit(circuit, resolve_target(target))
     _native_only(cc)
     assert cc.circuit.used_symbols() == circuit.used_symbols()
-    assert verify_compiled(cc, trials=2, seed=seed) < 1e-4
+    assert_equivalent(cc, trials=2, seed=seed, atol=COMPILED_ATOL)
 
 
 @pytest.mark.parametrize("swap_test", ["bell", "cswap"])
@@ -51,7 +50,7 @@ def test_random_circuits_compile_to_equivalent_native_circuits(target, seed):
 def test_hqvit_compiles_to_equivalent_native_circuits(target, swap_test):
     cc = compile_hqvit(HQViTConfig((8, 8), (2, 2), layers=1, swap_test=swap_test), resolve_target(target))
     _native_only(cc)
-    assert verify_compiled(cc, trials=2) < 1e-3
+    assert_equivalent(cc, trials=2, atol=COMPILED_ATOL)
     report = cc.report()
     assert 0 < report["esp"] < 1 and report["duration_ns"] > 0
     assert sorted(report["initial_layout"]) == sorted(set(report["initial_layout"]))

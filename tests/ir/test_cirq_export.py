@@ -5,7 +5,7 @@ import pytest
 from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
 from hqvit.ir.cirq_export import to_cirq
 from hqvit.passes.lower import lower
-from tests.runtime.test_executor import random_circuit
+from tests.helpers import random_circuit
 
 
 @pytest.mark.parametrize("seed", range(5))

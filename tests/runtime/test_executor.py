@@ -1,7 +1,5 @@
 """The qsim fast path against Cirq's simulator, gate by gate and on random circuits."""
 
-import math
-
 import cirq
 import numpy as np
 import pytest
@@ -11,30 +9,7 @@ from hqvit.ir.circuit import Circuit, Gate, Segment
 from hqvit.ir.gates import GATES
 from hqvit.ir.resources import check_simulable
 from hqvit.runtime.qsim_backend import QsimExecutor
-from tests.helpers import state_of
-
-
-def random_circuit(rng, n: int, depth: int, symbolic: bool) -> tuple[Circuit, dict[str, float]]:
-    names = sorted(GATES)
-    ops, symbols, bindings = [], {}, {}
-    for k in range(depth):
-        name = names[rng.integers(len(names))]
-        spec = GATES[name]
-        if spec.num_qubits > n:
-            continue
-        qubits = tuple(int(q) for q in rng.choice(n, spec.num_qubits, replace=False))
-        angles = []
-        for _ in range(spec.num_angles):
-            if symbolic and rng.uniform() < 0.7:
-                s = f"t{k}"
-                symbols[s] = "trainable"
-                bindings[s] = float(rng.uniform(-math.pi, math.pi))
-                angles.append(Angle.symbol(s, float(rng.choice([1.0, -2.0, 0.5]))) + float(rng.uniform(-1, 1)))
-            else:
-                angles.append(Angle(float(rng.uniform(-2 * math.pi, 2 * math.pi))))
-        ops.append(Gate(name, qubits, tuple(angles)))
-    half = len(ops) // 2
-    return Circuit(n, [Segment("encode", ops[:half]), Segment("rest", ops[half:])], symbols), bindings
+from tests.helpers import random_circuit, state_of
 
 
 @pytest.mark.parametrize("name", sorted(GATES))
