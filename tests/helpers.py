@@ -69,7 +69,7 @@ class _Operand:
     """One side of a comparison: how many qubits, which symbols, and its evolution of a batch of
     input columns (a tensor of shape (2,) * width + (columns,), qubit 0 most significant)."""
 
-    def __init__(self, value, keep: Sequence[int] = ()):
+    def __init__(self, value, keep: Sequence[int] | None):
         self.remap: dict[int, int] | None = None
         if isinstance(value, np.ndarray):
             self.kind, self.matrix = "unitary", np.asarray(value, dtype=np.complex128)
@@ -167,10 +167,10 @@ def assert_equivalent(
     ops are lowered; physical qubits nothing touches are dropped. Cirq circuits use their sorted
     qubits, which the layouts then index.
 
-    Each binding of the symbols (``bindings``: one mapping or several; default ``trials`` draws
-    uniform in [-pi, pi) from ``seed``, a single run when nothing is symbolic) is checked
-    ``exact``ly (every logical basis input: the whole unitary on the logical subspace; the
-    default while 2^n x 2^physical <= 2^18) or on ``trials`` Haar-random logical input states.
+    Each binding of the symbols (``bindings``: one mapping or several; by default ``trials`` draws
+    uniform in [-pi, pi) from ``seed``, one when nothing is symbolic in exact mode) is checked
+    ``exact``ly, on every logical basis input (the whole unitary on the logical subspace; the
+    default while 2^n x 2^physical <= 2^18), or else on one Haar-random logical input state.
 
     The deviation is the largest distance ||A psi - e^(i phi) U psi|| over the inputs psi checked,
     with one global phase phi per binding (phi = 0 when ``up_to_phase`` is false); it fails
@@ -227,11 +227,12 @@ def assert_equivalent(
             where = f"basis input |{k:0{n}b}>" if exact else "a random input state"
             kept = float(np.min(np.linalg.norm(output, axis=0)))
             report = (
-                f"deviation {distances[k]:.3g} on {where}, binding {i + 1} of {len(points)}"
-                f"{' ' + _short(values) if values else ''}; norm left in the subspace read {kept:.6f}; "
-                f"{physical}; {'exact' if exact else 'state'} check of {n} logical on {got.width} physical qubits"
+                f"on {where}, binding {i + 1} of {len(points)}{' ' + _short(values) if values else ''}; "
+                f"norm left in the subspace read {kept:.6f}; {physical}; "
+                f"{'exact' if exact else 'state'} check of {n} logical on {got.width} physical qubits"
             )
-    assert worst <= atol, f"not equivalent{'' if up_to_phase else ' (phase included)'}: {report} > atol {atol:g}"
+    phase_note = "" if up_to_phase else " (phase included)"
+    assert worst <= atol, f"not equivalent{phase_note}: deviation {worst:.3g} > atol {atol:g} {report}"
     return worst
 
 
