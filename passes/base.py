@@ -9,13 +9,11 @@ name is the pass name, and its ``run`` is the pass.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from hqvit.ir.circuit import Circuit
 from hqvit.targets import Target
-
-if TYPE_CHECKING:
-    from hqvit.passes.sabre import CouplingData
+from hqvit.targets.coupling import CouplingData
 
 
 @dataclass
@@ -46,7 +44,6 @@ class PassContext:
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
-    _coupling: CouplingData | None = None
 
     @property
     def real_target(self) -> Target:
@@ -54,12 +51,8 @@ class PassContext:
 
     @property
     def coupling(self) -> CouplingData:
-        """Distances and neighbour arrays of ``target``, built once per compile."""
-        if self._coupling is None:
-            from hqvit.passes.sabre import CouplingData
-
-            self._coupling = CouplingData(self.target)
-        return self._coupling
+        """Distances and neighbour arrays of ``target``, built once per Target and cached there."""
+        return self.target.coupling
 
 
 class Pass(Protocol):

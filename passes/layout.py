@@ -3,15 +3,14 @@
 Logical qubits are placed in order of how much they interact with qubits already placed (the
 most-connected first); each goes to the free usable physical qubit that minimizes the
 interaction-weighted, error-weighted distance to its placed partners plus its own readout and
-single-qubit error. Distances are shortest paths in the coupling graph with edge weight
--log(1 - coupler error), so a two-hop path over good couplers can beat one bad coupler.
+single-qubit error. Distances are the Target's shortest paths with edge weight -log(1 - coupler
+error) (``Target.error_distances``), so a two-hop path over good couplers can beat one bad coupler.
 Correctness does not depend on the choice: any injective placement is valid, routing makes it
 executable. (Issue-4 work replaces this with VF2 subgraph matching plus SABRE refinement.)
 """
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 
 from hqvit.ir.circuit import Circuit
@@ -30,29 +29,18 @@ def interaction_weights(circuit: Circuit) -> dict[tuple[int, int], int]:
     return w
 
 
-def error_distances(target: Target) -> np.ndarray:
-    """(n, n) shortest-path lengths with weight -log(1 - e); inf between unusable qubits."""
-    n = target.num_qubits
-    dist = np.full((n, n), np.inf)
-    g = target.graph.subgraph(target.usable_qubits)
-    for src, lengths in nx.all_pairs_dijkstra_path_length(g, weight="weight"):
-        for dst, d in lengths.items():
-            dist[src, dst] = d
-    return dist
-
-
-def noise_aware_layout(circuit: Circuit, target: Target, dist: np.ndarray | None = None) -> list[int]:
+def noise_aware_layout(circuit: Circuit, target: Target) -> list[int]:
     n_log = circuit.num_qubits
     usable = target.usable_qubits
     if n_log > len(usable):
         raise ValueError(f"{n_log} logical qubits do not fit {len(usable)} usable qubits")
-    dist = error_distances(target) if dist is None else dist
+    dist = target.error_distances
     weights = interaction_weights(circuit)
     adj: dict[int, dict[int, int]] = {q: {} for q in range(n_log)}
     for (a, b), w in weights.items():
         adj[a][b] = adj[b][a] = w
     # per-qubit cost: readout + single-qubit error, plus the mean error of its couplers
-    qubit_cost = target.readout_error + target.one_qubit_error
+    qubit_cost = target.qubit_cost
     mean_coupler = np.array(
         [
             np.mean([target.graph[q][p]["weight"] for p in target.graph[q]]) if target.graph[q] else 1.0

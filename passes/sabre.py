@@ -4,9 +4,10 @@ Gates of a segment form a DAG; the front layer holds gates whose predecessors ar
 executable front gate is emitted at once; when none is, each SWAP on a coupler touching a front
 qubit is scored by the distance it leaves the front layer (plus a weighted look-ahead over the
 next gates), times a decay factor that discourages reusing the same qubits, plus the SWAP's own
-error cost. Distances are shortest paths with coupler weights -log(1 - e) normalised to a mean
-of 1, so routes prefer good couplers. If no front gate executes after many SWAPs (livelock), the
-release valve walks the closest front gate to adjacency along its shortest path.
+error cost. Distances are shortest paths with the Target's coupler costs -log(1 - e) normalised
+to a mean of 1 (``Target.coupling``), so routes prefer good couplers. If no front gate executes
+after many SWAPs (livelock), the release valve walks the closest front gate to adjacency along
+its shortest path.
 
 Correctness is the same argument as for the greedy router: every SWAP updates the layout, every
 gate is emitted on the physical qubits holding its logical qubits, DAG order is kept per qubit.
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.sparse.csgraph import shortest_path
 
 from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
 from hqvit.passes.base import PassContext
@@ -30,40 +30,13 @@ from hqvit.passes.expand_swaps import expand_swaps
 from hqvit.passes.route import apply_swap
 from hqvit.passes.sabre_kernel import KIND_CX, KIND_OTHER, KIND_X, KIND_Z, route_kernel
 from hqvit.targets import Target
+from hqvit.targets.coupling import CouplingData
 
 EXTENDED_SIZE = 20
 EXTENDED_WEIGHT = 0.5
 DECAY_STEP = 0.001
 DECAY_RESET = 5
 SWAP_ERROR_WEIGHT = 0.2
-
-
-class CouplingData:
-    """Arrays for the hot loop: neighbour lists, normalised edge weights, all-pairs distances."""
-
-    def __init__(self, target: Target):
-        n = target.num_qubits
-        usable = set(target.usable_qubits)
-        w = np.full((n, n), np.inf)
-        edges = [e for e in target.edges if e[0] in usable and e[1] in usable]
-        raw = {e: -np.log(max(1.0 - target.couplers[e], 1e-12)) for e in edges}
-        mean = float(np.mean(list(raw.values()))) if raw else 1.0
-        mean = mean if mean > 0 else 1.0
-        self.neighbours: list[list[int]] = [[] for _ in range(n)]
-        self.edge_cost = {}
-        for (a, b), r in raw.items():
-            cost = r / mean if mean > 0 else 1.0
-            w[a, b] = w[b, a] = cost
-            self.neighbours[a].append(b)
-            self.neighbours[b].append(a)
-            self.edge_cost[(a, b)] = self.edge_cost[(b, a)] = cost
-        self.cost_matrix = np.where(np.isfinite(w), w, 0.0)
-        finite = self.cost_matrix
-        self.dist = shortest_path(finite, directed=False, unweighted=False)
-        self.hops = shortest_path(finite, directed=False, unweighted=True)
-        self.coupled = np.isfinite(w)
-        self.nb_ptr = np.cumsum([0] + [len(x) for x in self.neighbours], dtype=np.int64)
-        self.nb = np.array([q for x in self.neighbours for q in x], dtype=np.int64)
 
 
 def _kind(op) -> int:
@@ -176,7 +149,7 @@ def sabre_route(
     cd: CouplingData | None = None,
 ) -> list[RoutingResult]:
     """``trials`` seeded SABRE runs from the same initial layout (the caller picks the best)."""
-    cd = cd or CouplingData(target)
+    cd = cd or target.coupling
     flat = FlatCircuit(circuit)
     return [sabre_route_once(flat, cd, target.num_qubits, layout, seed * 1000 + t) for t in range(trials)]
 

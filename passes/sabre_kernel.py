@@ -1,9 +1,10 @@
 """The SABRE routing loop, compiled with numba (the hot loop of layout and routing).
 
-Inputs are flat arrays (see ``passes.sabre.FlatCircuit`` and ``CouplingData``); the output is an
-event list that ``passes.sabre`` replays into a circuit: ``e >= 0`` emits operation ``e`` on the
-current layout, ``e < 0`` is SWAP(u, v) with ``-e - 1 = u * n_phys + v``. Only the winning trial
-is ever replayed, so the many layout iterations and trials never build Python objects.
+Inputs are flat arrays (see ``passes.sabre.FlatCircuit`` and ``targets.coupling.CouplingData``);
+the output is an event list that ``passes.sabre`` replays into a circuit: ``e >= 0`` emits
+operation ``e`` on the current layout, ``e < 0`` is SWAP(u, v) with ``-e - 1 = u * n_phys + v``.
+Only the winning trial is ever replayed, so the many layout iterations and trials never build
+Python objects.
 
 Besides SWAPs and their error cost the kernel counts SWAPs that sit right next to a CNOT on the
 same pair (nothing else on either qubit in between): ``expand_swaps`` plus cancellation turn

@@ -15,8 +15,9 @@ import numpy as np
 from hqvit.ir.circuit import Circuit, Gate, Segment
 from hqvit.passes.base import PassContext
 from hqvit.passes.layout import noise_aware_layout
-from hqvit.passes.sabre import CouplingData, FlatCircuit, RoutingResult, estimated_cost, sabre_route_once
+from hqvit.passes.sabre import FlatCircuit, RoutingResult, estimated_cost, sabre_route_once
 from hqvit.targets import Target
+from hqvit.targets.coupling import CouplingData
 
 
 def _skeleton(circuit: Circuit) -> Circuit:

@@ -32,7 +32,7 @@ def vf2_layout(circuit: Circuit, target: Target, limit: int = 2000) -> list[int]
     index = {q: i for i, q in enumerate(usable)}
     device.add_edges_from([(index[a], index[b], None) for a, b in target.edges if a in index and b in index])
     best, best_cost = None, np.inf
-    cost_q = target.readout_error + target.one_qubit_error
+    cost_q = target.qubit_cost
     mappings = rx.vf2_mapping(device, logical, subgraph=True, induced=False, id_order=False, call_limit=200_000)
     for k, mapping in enumerate(mappings):
         if k >= limit:
@@ -40,9 +40,7 @@ def vf2_layout(circuit: Circuit, target: Target, limit: int = 2000) -> list[int]
         layout = [0] * n
         for dev, log in mapping.items():
             layout[log] = usable[dev]
-        cost = sum(
-            w * -np.log(max(1 - target.two_qubit_error(layout[a], layout[b]), 1e-12)) for (a, b), w in weights.items()
-        )
+        cost = sum(w * target.coupler_cost(layout[a], layout[b]) for (a, b), w in weights.items())
         cost += sum(cost_q[p] for p in layout)
         if cost < best_cost:
             best, best_cost = layout, cost

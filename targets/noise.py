@@ -65,7 +65,7 @@ def plan_moments(moments: list[list[tuple[str, tuple[int, ...]]]], target: Targe
 
 def esp(plans: list[MomentPlan], measured: tuple[int, ...], target: Target, scale: float = 1.0) -> dict:
     log_gate = sum(math.log1p(-min(1.0, scale * r)) if scale * r < 1 else -math.inf for p in plans for _, r in p.errors)
-    t1, tphi = target.t1_us * 1e3, target.tphi_us() * 1e3
+    t1, tphi = target.decoherence_ns()
     log_idle = -scale * sum(t / t1[q] + t / tphi[q] for p in plans for q, t in p.idle)
     ro = [min(1.0, scale * target.readout_error[q]) for q in measured]
     log_ro = sum(math.log1p(-r) if r < 1 else -math.inf for r in ro)
@@ -105,7 +105,7 @@ class TargetNoiseModel(cirq.NoiseModel):
         ]
         plans = plan_moments(ops_per_moment, self.target)
         qubit_of = {i: q for q, i in self.index.items()}
-        t1, tphi = self.target.t1_us * 1e3, self.target.tphi_us() * 1e3
+        t1, tphi = self.target.decoherence_ns()
         out = []
         # Idle damping accumulates per qubit and is emitted only before the qubit's next operation
         # (and at the end): consecutive amplitude / phase damping channels on one qubit compose

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 
 from hqvit.ir.errors import InputError
+
+if TYPE_CHECKING:
+    from hqvit.targets.coupling import CouplingData
 
 # 1-qubit native sets: "any" means every single-qubit rotation is one physical pulse
 # (Google's PhasedXZ, the ions' arbitrary-axis rotations); IBM's is rz (virtual), sx, x.
@@ -22,6 +27,20 @@ ANY_ONE_QUBIT = ("u3", "rx", "ry", "rz")
 IBM_ONE_QUBIT = ("rz", "sx", "x")
 ENTANGLERS = ("cx", "cz", "ecr", "sqrt_iswap", "ms", "zz")
 ONE_QUBIT_NATIVE_SETS = {"any": ANY_ONE_QUBIT, "ibm": IBM_ONE_QUBIT}
+# No device here has a native three-qubit gate: one is charged as its expansion, whose CNOT count
+# (8 for a Fredkin, the larger of Toffoli's 6 and Fredkin's 8) prices both its error and its time.
+THREE_QUBIT_CNOTS = 8
+
+
+def error_cost(error: float) -> float:
+    """-log(1 - error): the additive cost of a gate with this infidelity.
+
+    Success probabilities multiply along a path, so their negative logs add and shortest paths
+    find the most reliable route. The 1e-12 floor keeps a dead coupler (error 1) finite.
+    math.log, not np.log: numpy's SIMD log can differ from libm in the last bit, and every
+    distance, layout and routing decision must see the same number for the same coupler.
+    """
+    return -math.log(max(1.0 - error, 1e-12))
 
 
 @dataclass
@@ -50,22 +69,61 @@ class Target:
         for name in ("one_qubit_error", "readout_error", "t1_us", "t2_us"):
             setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
         self.validate()
-        self._graph: nx.Graph | None = None
 
     # -- structure --------------------------------------------------------------------------
     @property
     def edges(self) -> list[tuple[int, int]]:
         return sorted(self.couplers)
 
-    @property
+    # The cached views below are derived from the fields once; a Target is not mutated after
+    # construction (``dataclasses.replace`` builds a new one, with fresh caches).
+    @cached_property
     def graph(self) -> nx.Graph:
-        if self._graph is None:
-            g = nx.Graph()
-            g.add_nodes_from(range(self.num_qubits))
-            for (a, b), e in self.couplers.items():
-                g.add_edge(a, b, error=e, weight=-math.log(max(1.0 - e, 1e-12)))
-            self._graph = g
-        return self._graph
+        """The coupling graph; edge attributes ``error`` and ``weight`` (= ``coupler_costs``)."""
+        g = nx.Graph()
+        g.add_nodes_from(range(self.num_qubits))
+        for (a, b), e in self.couplers.items():
+            g.add_edge(a, b, error=e, weight=self.coupler_costs[(a, b)])
+        return g
+
+    @cached_property
+    def coupler_costs(self) -> dict[tuple[int, int], float]:
+        """(a, b) with a < b -> ``error_cost`` of the coupler: the one number every placement and
+        routing pass weighs a coupler by."""
+        return {pair: error_cost(e) for pair, e in self.couplers.items()}
+
+    def coupler_cost(self, a: int, b: int) -> float:
+        """``error_cost`` of a two-qubit gate on (a, b); a pair without a coupler costs as the median."""
+        cost = self.coupler_costs.get((min(a, b), max(a, b)))
+        return error_cost(self.two_qubit_error(a, b)) if cost is None else cost
+
+    @cached_property
+    def qubit_cost(self) -> np.ndarray:
+        """(n,) readout + single-qubit error: what placing a logical qubit on each physical one
+        costs (read-only, shared)."""
+        cost = self.readout_error + self.one_qubit_error
+        cost.flags.writeable = False
+        return cost
+
+    @cached_property
+    def error_distances(self) -> np.ndarray:
+        """(n, n) shortest-path lengths over usable qubits with edge weight ``coupler_costs``; inf
+        between qubits without a usable path. Read-only: it is shared by every caller."""
+        n = self.num_qubits
+        dist = np.full((n, n), np.inf)
+        g = self.graph.subgraph(self.usable_qubits)
+        for src, lengths in nx.all_pairs_dijkstra_path_length(g, weight="weight"):
+            for dst, d in lengths.items():
+                dist[src, dst] = d
+        dist.flags.writeable = False
+        return dist
+
+    @cached_property
+    def coupling(self) -> CouplingData:
+        """The routing arrays (neighbours, normalised costs, distances) of the usable couplers."""
+        from hqvit.targets.coupling import CouplingData
+
+        return CouplingData(self)
 
     @property
     def usable_qubits(self) -> list[int]:
@@ -102,14 +160,14 @@ class Target:
     def gate_error(self, gate_name: str, qubits: tuple[int, ...]) -> float:
         """Average infidelity of ``gate_name`` on physical ``qubits``.
 
-        A pair without a coupler gets the median coupler error; a three-qubit gate, which no
-        device here has natively, the error of its 8-CNOT expansion at the median coupler error.
+        A pair without a coupler gets the median coupler error; a three-qubit gate the error of
+        ``THREE_QUBIT_CNOTS`` CNOTs at the median coupler error.
         """
         if len(qubits) == 1:
             return 0.0 if self.is_virtual(gate_name) else float(self.one_qubit_error[qubits[0]])
         if len(qubits) == 2:
             return self.two_qubit_error(*qubits)
-        return 1.0 - (1.0 - self.median_two_qubit_error()) ** 8
+        return 1.0 - (1.0 - self.median_two_qubit_error()) ** THREE_QUBIT_CNOTS
 
     def gate_duration(self, gate_name: str, qubits: tuple[int, ...]) -> float:
         """Duration in ns of ``gate_name`` on physical ``qubits`` (same conventions as gate_error)."""
@@ -117,7 +175,7 @@ class Target:
             return 0.0 if self.is_virtual(gate_name) else self.durations_ns["one_qubit"]
         if len(qubits) == 2:
             return self.two_qubit_duration(*qubits)
-        return 8 * self.durations_ns["two_qubit"]
+        return THREE_QUBIT_CNOTS * self.durations_ns["two_qubit"]
 
     def median_two_qubit_error(self) -> float:
         return float(np.median(list(self.couplers.values()))) if self.couplers else 0.0
@@ -127,6 +185,10 @@ class Target:
         rate = 1.0 / self.t2_us - 1.0 / (2.0 * self.t1_us)
         with np.errstate(divide="ignore"):
             return np.where(rate > 0, 1.0 / np.where(rate > 0, rate, 1.0), np.inf)
+
+    def decoherence_ns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(T1, Tphi) per qubit in ns, the unit of every duration (ESP and the noise model)."""
+        return self.t1_us * 1e3, self.tphi_us() * 1e3
 
     def median_errors(self) -> dict[str, float]:
         return {
