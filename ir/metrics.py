@@ -1,8 +1,42 @@
-"""Resource figures of a lowered circuit: gate counts by arity and ASAP depth."""
+"""Resource figures of a lowered circuit: gate counts by arity and ASAP depth, and the ASAP
+layering that the depth, the schedulers and the noise model's channel layers all use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
+
 from hqvit.ir.circuit import Circuit
+
+T = TypeVar("T")
+
+
+def asap_levels(qubit_groups: Iterable[Iterable[Hashable]]) -> list[int]:
+    """The ASAP level of each operation, given the qubits of each in program order: one past the
+    highest level used so far on any of its qubits (0 if none).
+
+    Correct as a schedule because an operation's level exceeds that of every earlier operation
+    sharing a qubit with it, so the order of operations on every qubit is kept, and operations
+    of one level are disjoint; it is the earliest such level, hence the minimal depth.
+    """
+    level: dict[Hashable, int] = {}
+    out = []
+    for qubits in qubit_groups:
+        qs = tuple(qubits)
+        d = max((level.get(q, 0) for q in qs), default=0)
+        out.append(d)
+        for q in qs:
+            level[q] = d + 1
+    return out
+
+
+def asap_layers(ops: Sequence[T], qubits_of: Callable[[T], Iterable[Hashable]]) -> list[list[T]]:
+    """``ops`` grouped by ``asap_levels``, each layer in program order."""
+    levels = asap_levels(qubits_of(op) for op in ops)
+    layers: list[list[T]] = [[] for _ in range(max(levels, default=-1) + 1)]
+    for op, d in zip(ops, levels, strict=True):
+        layers[d].append(op)
+    return layers
 
 
 def gate_counts(circuit: Circuit) -> dict[str, int]:
@@ -18,11 +52,5 @@ def gate_counts(circuit: Circuit) -> dict[str, int]:
 
 def depth(circuit: Circuit, min_arity: int = 1) -> int:
     """Layers of an ASAP schedule counting only gates on at least ``min_arity`` qubits."""
-    level = [0] * circuit.num_qubits
-    for g in circuit.gates():
-        if len(g.qubits) < min_arity:
-            continue
-        d = max(level[q] for q in g.qubits) + 1
-        for q in g.qubits:
-            level[q] = d
-    return max(level, default=0)
+    levels = asap_levels(g.qubits for g in circuit.gates() if len(g.qubits) >= min_arity)
+    return max(levels, default=-1) + 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hqvit.ir.circuit import Circuit, Gate
+from hqvit.ir.metrics import asap_layers
 from hqvit.passes.base import PassContext
 
 
@@ -26,15 +27,7 @@ class Schedule:
 
 
 def schedule_asap(circuit: Circuit) -> Schedule:
-    level = [0] * circuit.num_qubits
-    moments: list[list[Gate]] = []
-    for g in circuit.gates():
-        d = max(level[q] for q in g.qubits)
-        if d == len(moments):
-            moments.append([])
-        moments[d].append(g)
-        for q in g.qubits:
-            level[q] = d + 1
+    moments = asap_layers(list(circuit.gates()), _qubits)
     return Schedule(moments, circuit.measured_qubits(), circuit.num_qubits)
 
 
@@ -42,21 +35,14 @@ def schedule_alap(circuit: Circuit) -> Schedule:
     """As late as possible: ASAP layering of the reversed circuit, read backwards. A qubit's first
     gate moves as late as its dependencies allow, so it spends less time exposed to decoherence
     (a qubit still in |0> neither relaxes nor dephases)."""
-    gates = list(circuit.gates())
-    level = [0] * circuit.num_qubits
-    rev_levels = []
-    for g in reversed(gates):
-        d = max(level[q] for q in g.qubits)
-        rev_levels.append(d)
-        for q in g.qubits:
-            level[q] = d + 1
-    depth = max(level, default=0)
-    moments: list[list[Gate]] = [[] for _ in range(depth)]
-    for g, d in zip(reversed(gates), rev_levels, strict=True):
-        moments[depth - 1 - d].append(g)
-    for m in moments:
-        m.reverse()  # keep program order inside a moment (cosmetic: its gates are disjoint)
+    reversed_layers = asap_layers(list(circuit.gates())[::-1], _qubits)
+    # each layer back in program order (cosmetic: its gates are disjoint)
+    moments = [layer[::-1] for layer in reversed_layers[::-1]]
     return Schedule(moments, circuit.measured_qubits(), circuit.num_qubits)
+
+
+def _qubits(g: Gate) -> tuple[int, ...]:
+    return g.qubits
 
 
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import cirq
 
+from hqvit.ir.metrics import asap_layers
 from hqvit.targets.target import Target
 
 
@@ -125,7 +126,7 @@ class TargetNoiseModel(cirq.NoiseModel):
                     ops.append(cirq.amplitude_damp(gamma).on(qubit_of[q]))
                 if lam > 0:
                     ops.append(cirq.phase_damp(lam).on(qubit_of[q]))
-            for layer in _layers(ops):
+            for layer in asap_layers(ops, _qubits):
                 out.append(cirq.Moment(layer))
 
         for moment, plan in zip(moments, plans, strict=True):
@@ -148,22 +149,11 @@ class TargetNoiseModel(cirq.NoiseModel):
                 pending[q] = pending.get(q, 0.0) + t
             if noise:
                 # one channel per qubit per moment layer keeps moments valid for qsim
-                for layer in _layers(noise):
+                for layer in asap_layers(noise, _qubits):
                     out.append(cirq.Moment(layer))
         flush(sorted(pending))
         return out
 
 
-def _layers(ops: list[cirq.Operation]) -> list[list[cirq.Operation]]:
-    layers: list[list[cirq.Operation]] = []
-    used: list[set] = []
-    for op in ops:
-        for layer, qs in zip(layers, used, strict=True):
-            if not qs & set(op.qubits):
-                layer.append(op)
-                qs.update(op.qubits)
-                break
-        else:
-            layers.append([op])
-            used.append(set(op.qubits))
-    return layers
+def _qubits(op: cirq.Operation) -> tuple[cirq.Qid, ...]:
+    return op.qubits
