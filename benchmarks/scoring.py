@@ -19,6 +19,7 @@ import numpy as np
 from compilers import Compiled
 
 from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.ir.gates import gate_unitary
 from hqvit.ir.metrics import depth, gate_counts
 from hqvit.passes.native import u3_from_matrix
 from hqvit.passes.schedule import schedule_alap
@@ -84,9 +85,9 @@ def to_ir(out: Compiled, target: Target) -> Circuit:
             ops.append(u3_from_matrix(cirq.unitary(op), qs[0]))
             continue
         u = cirq.unitary(op)
-        if cirq.allclose_up_to_global_phase(u, cirq.unitary(cirq.CZ)):
+        if cirq.allclose_up_to_global_phase(u, gate_unitary("cz")):
             ops.append(Gate("cz", qs))
-        elif cirq.allclose_up_to_global_phase(u, cirq.unitary(cirq.CNOT)):
+        elif cirq.allclose_up_to_global_phase(u, gate_unitary("cx")):
             ops.append(Gate("cx", qs))
         else:
             raise ValueError(f"output has a non-CZ two-qubit gate {op}")

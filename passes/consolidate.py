@@ -21,21 +21,12 @@ import cirq
 import numpy as np
 
 from hqvit.ir.circuit import Circuit, Gate, Segment
+from hqvit.ir.gates import matrix
 from hqvit.passes.base import PassContext
 from hqvit.passes.native import u3_from_matrix
-from hqvit.passes.single_qubit import _matrix as one_qubit_matrix
 
 _Q = cirq.LineQubit.range(2)
 _SWAP_IDX = np.array([0, 2, 1, 3])
-_TWO_QUBIT: dict[str, np.ndarray] = {}
-
-
-def _two_qubit_matrix(g: Gate) -> np.ndarray:
-    if g.name not in _TWO_QUBIT:
-        from hqvit.ir.gates import GATES
-
-        _TWO_QUBIT[g.name] = cirq.unitary(GATES[g.name].to_cirq()(*_Q))
-    return _TWO_QUBIT[g.name]
 
 
 class _Block:
@@ -51,11 +42,10 @@ class _Block:
         u = np.eye(4, dtype=complex)
         for k in self.slots:
             g = ops[k]
+            m = matrix(g)
             if len(g.qubits) == 1:
-                m = one_qubit_matrix(g)
                 m = np.kron(m, np.eye(2)) if g.qubits[0] == a else np.kron(np.eye(2), m)
             else:
-                m = _two_qubit_matrix(g)
                 if g.qubits[0] != a:  # gate written on (b, a): swap the basis order
                     m = m[np.ix_(_SWAP_IDX, _SWAP_IDX)]
             u = m @ u

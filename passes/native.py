@@ -18,7 +18,7 @@ import numpy as np
 
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Segment
-from hqvit.ir.gates import GATES
+from hqvit.ir.gates import circuit_unitary, gate_unitary
 from hqvit.passes.base import PassContext
 
 CNOT_CLASS = ("cx", "cz", "ecr", "ms", "zz")  # locally equivalent to CNOT: one use per CNOT
@@ -28,14 +28,6 @@ _Q = cirq.LineQubit.range(2)
 def u3_from_matrix(m: np.ndarray, q: int) -> Gate:
     before, mid, after = cirq.deconstruct_single_qubit_matrix_into_angles(m)
     return Gate("u3", (q,), (Angle(mid), Angle(after), Angle(before)))
-
-
-def _unitary(gates: list[Gate], n: int) -> np.ndarray:
-    from hqvit.ir.cirq_export import to_cirq
-
-    return to_cirq(Circuit(n, [Segment("t", gates)]), bindings={}, measurements=False).unitary(
-        qubit_order=cirq.LineQubit.range(n)
-    )
 
 
 def _from_cirq(ops, entangler: str) -> list[Gate]:
@@ -58,7 +50,7 @@ def _cz_as(entangler: str) -> tuple[Gate, ...]:
     """CZ = (A (x) B) E (C (x) D) for E locally equivalent to CNOT, from the two KAK decompositions."""
     if entangler == "cz":
         return (Gate("cz", (0, 1)),)
-    cz, e = cirq.kak_decomposition(cirq.CZ), cirq.kak_decomposition(cirq.unitary(GATES[entangler].to_cirq()))
+    cz, e = cirq.kak_decomposition(cirq.CZ), cirq.kak_decomposition(gate_unitary(entangler))
     if not np.allclose(cz.interaction_coefficients, e.interaction_coefficients, atol=1e-9):
         raise ValueError(f"{entangler} is not locally equivalent to CZ")
     # CZ ~ a . M . b and E ~ c . M . d  =>  CZ ~ (a c^-1) E (d^-1 b)
@@ -74,13 +66,13 @@ def two_qubit_template(gate: str, entangler: str) -> tuple[Gate, ...]:
     """``gate`` on qubits (0, 1) as ``entangler`` + u3 gates, exact up to global phase."""
     if gate == entangler:
         return (Gate(gate, (0, 1)),)
-    u = cirq.unitary(GATES[gate].to_cirq())
+    u = gate_unitary(gate)
     if entangler == "sqrt_iswap":
         ops = cirq.two_qubit_matrix_to_sqrt_iswap_operations(_Q[0], _Q[1], u)
     else:
         ops = cirq.two_qubit_matrix_to_cz_operations(_Q[0], _Q[1], u, allow_partial_czs=False)
     out = tuple(_from_cirq(ops, entangler))
-    if not cirq.allclose_up_to_global_phase(_unitary(list(out), 2), u, atol=1e-6):  # cirq synthesizes to ~1e-8
+    if not cirq.allclose_up_to_global_phase(circuit_unitary(out, 2), u, atol=1e-6):  # cirq synthesizes to ~1e-8
         raise AssertionError(f"synthesis of {gate} into {entangler} is wrong")
     return out
 

@@ -17,37 +17,11 @@ import numpy as np
 
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Segment
-from hqvit.ir.cirq_export import to_cirq
+from hqvit.ir.gates import matrix
 from hqvit.passes.base import PassContext
 
 _TOL = 1e-10
 PI = math.pi
-
-
-_FIXED: dict[str, np.ndarray] = {}
-
-
-def _rot(axis: str, t: float) -> np.ndarray:
-    c, s = math.cos(t / 2), math.sin(t / 2)
-    if axis == "x":
-        return np.array([[c, -1j * s], [-1j * s, c]])
-    if axis == "y":
-        return np.array([[c, -s], [s, c]], dtype=complex)
-    return np.array([[c - 1j * s, 0], [0, c + 1j * s]])
-
-
-def _matrix(g: Gate) -> np.ndarray:
-    """Unitary of a numeric single-qubit gate (global phase irrelevant)."""
-    if g.name in ("rx", "ry", "rz"):
-        return _rot(g.name[1], g.angles[0].const)
-    if g.name == "u3":
-        theta, phi, lam = (a.const for a in g.angles)
-        return _rot("z", phi) @ _rot("y", theta) @ _rot("z", lam)
-    if g.name not in _FIXED:
-        _FIXED[g.name] = cirq.unitary(
-            to_cirq(Circuit(1, [Segment("g", [g.on((0,))])]), bindings={}, measurements=False)
-        )
-    return _FIXED[g.name]
 
 
 def _near(x: float, y: float) -> bool:
@@ -102,7 +76,7 @@ def _flush(run: list[Gate], q: int, native: str) -> list[Gate]:
         return list(run)  # already one native pulse
     u = np.eye(2)
     for g in run:
-        u = _matrix(g) @ u
+        u = matrix(g) @ u
     return numeric_to_native(u, q, native)
 
 

@@ -19,7 +19,7 @@ from qsimcirq import qsim
 
 from hqvit.ir.angles import AngleTable
 from hqvit.ir.circuit import DATA, TRAINABLE, Circuit, Gate
-from hqvit.ir.gates import ECR_MATRIX
+from hqvit.ir.gates import gate_unitary
 from hqvit.ir.resources import check_simulable
 
 _FIXED = {
@@ -42,8 +42,8 @@ _FIXED = {
     "ms": (qsim.kXXPowGate, {"exponent": 0.5, "global_shift": -0.5}),
     "zz": (qsim.kZZPowGate, {"exponent": 0.5, "global_shift": -0.5}),
 }
-# gates qsim has no kind for: a fixed matrix (flattened re, im pairs as qsim expects)
-_MATRIX = {"ecr": [v for z in ECR_MATRIX.flat for v in (z.real, z.imag)]}
+# gates qsim has no kind for: the IR's matrix (flattened re, im pairs as qsim expects)
+_MATRIX = {name: [v for z in gate_unitary(name).flat for v in (z.real, z.imag)] for name in ("ecr",)}
 # u3(theta, phi, lam) = RZ(phi) RY(theta) RZ(lam): three rotations in time order, angle index in u3
 _U3_PARTS = ((qsim.kZPowGate, 2), (qsim.kYPowGate, 0), (qsim.kZPowGate, 1))
 _ROTATION = {"rx": qsim.kXPowGate, "ry": qsim.kYPowGate, "rz": qsim.kZPowGate}
