@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--noise", action="store_true", help="train under the target's calibrated noise (slow: use --limit)")
     p.add_argument("--trajectories", type=integer, default=16, help="with --noise: trajectories per image")
+    p.add_argument(
+        "--gradient",
+        choices=("adjoint", "shift"),
+        default="adjoint",
+        help="noiseless qsim gradients: one adjoint sweep, or parameter shift (--shots and --noise always shift)",
+    )
+    p.add_argument("--threads", type=integer, default=1, help="CPU threads for torch and qsim")
     p.set_defaults(func=run)
 
 
@@ -60,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         target=args.target,
         noise=args.noise,
         trajectories=args.trajectories,
+        gradient=args.gradient,
+        threads=args.threads,
     )
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print  # --json keeps stdout to one object
     result = train(cfg, resume=args.resume, log=log)

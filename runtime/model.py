@@ -19,6 +19,7 @@ from torch import nn
 from hqvit.compiler.hqvit import HQViTConfig
 from hqvit.runtime.encoding import tokens_from_images
 from hqvit.runtime.exact import exact_attention
+from hqvit.runtime.qsim_backend import QsimOptions
 from hqvit.runtime.quantum_attention import QsimAttention, qsim_attention
 
 ATTENTIONS = ("quantum", "classical")
@@ -49,9 +50,18 @@ class ModelConfig:
 class QuantumScores(nn.Module):
     """S from the HQViT circuit; one (U_Q, U_K) parameter row per head."""
 
-    def __init__(self, cfg: HQViTConfig, backend: str, shots: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        cfg: HQViTConfig,
+        backend: str,
+        shots: int | None = None,
+        seed: int = 0,
+        gradient: str = "adjoint",
+        threads: int = 1,
+    ):
         super().__init__()
         self.cfg = cfg
+        self.gradient, self.threads = gradient, threads
         n = len(cfg.trainable_symbols())
         self.params = nn.Parameter(torch.empty(cfg.heads, n, dtype=torch.float64).uniform_(-math.pi, math.pi))
         self.log_tau = nn.Parameter(torch.full((cfg.heads,), 0.0))
@@ -61,7 +71,10 @@ class QuantumScores(nn.Module):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.backend = backend
-        self.qsim = QsimAttention(self.cfg, shots=shots, seed=seed) if backend == "qsim" else None
+        self.qsim = None
+        if backend == "qsim":
+            options = QsimOptions(threads=self.threads)
+            self.qsim = QsimAttention(self.cfg, shots=shots, seed=seed, options=options, gradient=self.gradient)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.qsim is not None:
@@ -110,7 +123,16 @@ class Block(nn.Module):
 
 
 class VisionTransformer(nn.Module):
-    def __init__(self, cfg: ModelConfig, backend: str = "exact", shots: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        backend: str = "exact",
+        shots: int | None = None,
+        seed: int = 0,
+        gradient: str = "adjoint",
+        threads: int = 1,
+    ):
+        """``gradient`` (adjoint | shift) and ``threads`` (qsim's) apply to the qsim backend."""
         super().__init__()
         self.cfg = cfg
         c = cfg.circuit
@@ -122,7 +144,7 @@ class VisionTransformer(nn.Module):
         blocks = []
         for _ in range(cfg.blocks):
             if cfg.attention == "quantum":
-                scores, temp = QuantumScores(c, backend, shots, seed), cfg.temperature
+                scores, temp = QuantumScores(c, backend, shots, seed, gradient, threads), cfg.temperature
             else:
                 scores, temp = ClassicalScores(dim, c.heads), None
             blocks.append(Block(dim, c.heads, cfg.mlp_ratio, scores, temp))

@@ -19,10 +19,13 @@ from hqvit.ir.resources import MAX_SEED, check_simulable
 from hqvit.runtime.checkpoint import CHECKPOINT_NAME, OutputLock, load_checkpoint, save_atomic
 from hqvit.runtime.data import Dataset, load_dataset, split
 from hqvit.runtime.model import ModelConfig, VisionTransformer
+from hqvit.runtime.quantum_attention import GRADIENTS
 from hqvit.targets import resolve_target
 
+MAX_THREADS = 256
 # What must match between a checkpoint and a run that resumes it: the model's shape and the data
 # split (dataset, limit and seed choose the test images; resuming with others would train on them).
+# How gradients are computed, and on how many threads, does not change the model: not listed.
 RESUME_FIELDS = ("dataset", "image", "patch", "layers", "heads", "swap_test", "blocks", "attention", "limit", "seed")
 
 
@@ -47,6 +50,8 @@ class TrainConfig:
     target: str | None = None  # with noise: train on the circuit compiled for this device ...
     noise: bool = False  # ... under its calibrated noise (qsim trajectories)
     trajectories: int = 16
+    gradient: str = "adjoint"  # noiseless qsim training: adjoint sweep or parameter shift (the oracle)
+    threads: int = 1  # torch's and qsim's threads
 
     def model_config(self, classes: int) -> ModelConfig:
         circuit = HQViTConfig(self.image, self.patch, self.layers, self.heads, self.swap_test)
@@ -67,6 +72,10 @@ class TrainConfig:
             raise InputError(f"--shots must be >= 1, got {self.shots}")
         if self.limit is not None and self.limit < 10:
             raise InputError(f"--limit must be at least 10 images, got {self.limit}")
+        if self.gradient not in GRADIENTS:
+            raise InputError(f"--gradient must be one of {', '.join(GRADIENTS)}, got {self.gradient!r}")
+        if not isinstance(self.threads, int) or not 1 <= self.threads <= MAX_THREADS:
+            raise InputError(f"--threads must be an integer in 1..{MAX_THREADS}, got {self.threads!r}")
         if self.trajectories < 2:
             raise InputError(f"--trajectories must be >= 2, got {self.trajectories}")
         out = Path(self.out)
@@ -178,9 +187,12 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
 
 def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) -> dict:
     seed_everything(cfg.seed)
+    torch.set_num_threads(cfg.threads)
     ds, tr, te = prepare(cfg)
     mcfg = cfg.model_config(ds.classes)
-    model = VisionTransformer(mcfg, backend=cfg.backend, shots=cfg.shots, seed=cfg.seed)
+    model = VisionTransformer(
+        mcfg, backend=cfg.backend, shots=cfg.shots, seed=cfg.seed, gradient=cfg.gradient, threads=cfg.threads
+    )
     if cfg.noise:
         _use_noise(model, cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)

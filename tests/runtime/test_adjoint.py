@@ -131,3 +131,35 @@ def test_data_gradients_for_later_blocks():
 
 def test_two_heads_share_the_encoded_state():
     _check(HQViTConfig((8, 8), (4, 4), heads=2), signed=True, need_data=True, n=1)
+
+
+def test_model_gradients_adjoint_equal_shift():
+    """Through the whole model (2 blocks, 2 heads: trainable and data gradients), single precision."""
+    from hqvit.runtime.model import ModelConfig, VisionTransformer
+
+    cfg = ModelConfig(HQViTConfig((8, 8), (4, 4), heads=2), blocks=2)
+    images = load_dataset("digits", (8, 8)).images[:4]
+    grads = {}
+    for gradient in ("adjoint", "shift"):
+        torch.manual_seed(0)
+        model = VisionTransformer(cfg, backend="qsim", gradient=gradient).double()
+        model(images.double()).pow(2).sum().backward()
+        grads[gradient] = {name: p.grad.clone() for name, p in model.named_parameters()}
+    for name, g in grads["shift"].items():
+        scale = float(g.abs().max()) + 1e-12
+        assert float((grads["adjoint"][name] - g).abs().max()) <= 1e-4 * scale, name
+
+
+def test_shots_keep_parameter_shift_and_options_are_checked():
+    from hqvit.ir.errors import InputError
+    from hqvit.runtime.train import TrainConfig
+
+    cfg = HQViTConfig((8, 8), (4, 4))
+    assert QsimAttention(cfg, shots=100).adjoint is None
+    assert QsimAttention(cfg).gradient == "adjoint"
+    with pytest.raises(ValueError, match="gradient"):
+        QsimAttention(cfg, gradient="backprop")
+    with pytest.raises(InputError, match="--gradient"):
+        TrainConfig(gradient="backprop").validate()
+    with pytest.raises(InputError, match="--threads"):
+        TrainConfig(threads=0).validate()
