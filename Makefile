@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-columns=mean,stddev,rounds
 	$(BIN)/python -W ignore benchmarks/compare_compilers.py
 	$(BIN)/python -W ignore benchmarks/compare_runtime.py
+	$(BIN)/python -W ignore benchmarks/compare_runtime.py --gradients
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

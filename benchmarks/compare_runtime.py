@@ -19,6 +19,11 @@ Every PennyLane S and gradient is checked against ours before it is timed. Needs
 extra (pennylane, pennylane-lightning, matplotlib).
 
     python benchmarks/compare_runtime.py [--out-dir benchmarks/results]
+
+``--gradients`` instead compares this project's two qsim-path gradient methods, parameter shift
+and the adjoint sweep (same sample: S and the gradient of sum(G * S) for one image), on digits
+8x8 (12 qubits) and MNIST 16x16 patch 4x4 (16 qubits), with 1 and 2 threads (torch and qsim);
+the adjoint gradient is checked against the shift one before timing. No extras needed.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import json
 import platform
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +132,46 @@ class PennyLaneAttention:
         return s.detach().numpy(), p.grad.numpy()
 
 
+def gradient_methods(out_dir: Path) -> list[dict]:
+    """Samples/s of shift vs adjoint per size and thread count; the ratio is the figure to read
+    on a shared machine."""
+    from hqvit.runtime.qsim_backend import QsimOptions
+
+    rows = []
+    for name, cfg, dataset, n in (
+        ("digits 8x8", HQViTConfig((8, 8), (4, 4)), "digits", 32),
+        ("MNIST 16x16", HQViTConfig((16, 16), (4, 4)), "mnist5k", 16),
+    ):
+        ds = load_dataset(dataset, cfg.image)
+        tokens = tokens_from_images(ds.images[:n].double(), cfg)
+        rng = np.random.default_rng(0)
+        params = rng.uniform(-np.pi, np.pi, (cfg.heads, len(cfg.trainable_symbols())))
+        grad = rng.normal(size=(n, cfg.heads, cfg.tokens, cfg.tokens))
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            row = {"config": name, "qubits": cfg.logical_qubits, "threads": threads, "samples": n}
+            grads = {}
+            for method in ("shift", "adjoint"):
+                backend = QsimAttention(cfg, options=QsimOptions(threads=threads), gradient=method)
+                grads[method] = ours_qsim(backend, tokens, params, grad)[1]
+                row[f"{method}_samples_per_s"] = _time(partial(ours_qsim, backend, tokens, params, grad), n)
+            row["max_abs_grad_diff"] = float(abs(grads["adjoint"] - grads["shift"]).max())
+            row["adjoint_over_shift"] = row["adjoint_samples_per_s"] / row["shift_samples_per_s"]
+            rows.append(row)
+            print(
+                f"{name:12s} {threads} thread(s): shift {row['shift_samples_per_s']:8.1f}/s  "
+                f"adjoint {row['adjoint_samples_per_s']:8.1f}/s  ratio {row['adjoint_over_shift']:5.2f}  "
+                f"max |grad diff| {row['max_abs_grad_diff']:.1e}",
+                flush=True,
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    day, node = str(date.today()), platform.node()
+    path = out_dir / f"{day}-{node}-gradients.json"
+    path.write_text(json.dumps({"date": day, "machine": f"{node} ({platform.machine()})", "rows": rows}, indent=1))
+    print("wrote", path)
+    return rows
+
+
 def _time(fn, n_samples: int, repeats: int = 3) -> float:
     best = np.inf
     for _ in range(repeats):
@@ -138,10 +184,14 @@ def _time(fn, n_samples: int, repeats: int = 3) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", default="benchmarks/results")
+    ap.add_argument("--gradients", action="store_true", help="parameter shift vs adjoint, 1 and 2 threads")
     args = ap.parse_args()
+    if args.gradients:
+        gradient_methods(Path(args.out_dir))
+        return
     torch.set_num_threads(1)  # qsim runs on one thread here too; compare like with like
     cfg = HQViTConfig()
-    backend = QsimAttention(cfg)
+    backend = QsimAttention(cfg, gradient="shift")  # the row says parameter shift (--gradients: both)
     tokens, params, grad = _inputs(cfg, SAMPLES)
     s_ref, g_ref = ours_qsim(backend, tokens, params, grad)
     s_exact, g_exact = ours_exact(cfg, tokens, params, grad)
