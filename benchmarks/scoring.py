@@ -1,10 +1,12 @@
 """Checks and scores every compiler's output the same way.
 
-Equivalence: the logical circuit and the physical one are run on the same random product state
-(a random one-qubit unitary on each logical qubit, placed on its initial physical qubit; every
-other physical qubit starts in |0>). The physical state, read with logical qubit l at its final
-physical qubit and all others required to be back in |0>, must match the logical state up to a
-global phase. Only the physical qubits the circuit touches are simulated.
+Equivalence: the package's layout-aware check (``hqvit.runtime.verify``): the logical circuit and
+the physical one are run on the same random product state (a random one-qubit unitary on each
+logical qubit, placed on its initial physical qubit; every other physical qubit starts in |0>).
+The physical state, read with logical qubit l at its final physical qubit and all others
+required to be back in |0>, must match the logical state up to a global phase. Here the states
+come from qsimcirq, since the other tools' outputs are Cirq circuits; only the physical qubits
+the circuit touches are simulated.
 
 Metrics and ESP: the physical circuit is read into this project's IR, its one-qubit runs are
 merged by the same resynthesis into the target's native one-qubit gates (so a tool is not
@@ -24,6 +26,7 @@ from hqvit.ir.metrics import depth, gate_counts
 from hqvit.passes.native import u3_from_matrix
 from hqvit.passes.schedule import schedule_alap
 from hqvit.passes.single_qubit import resynthesize_single_qubit
+from hqvit.runtime.verify import layout_equivalence_error, random_product_input
 from hqvit.targets import Target
 from hqvit.targets.noise import esp, plan_moments
 
@@ -31,14 +34,6 @@ MAX_SIMULATED = 24
 # 1 - |<a|b>| / (|a| |b|) in complex64 statevectors over up to ~6000 gates; a wrong circuit
 # gives an overlap near 2^-n, far from 1
 TOLERANCE = 1e-4
-
-
-def _random_unitaries(n: int, rng: np.random.Generator) -> list[np.ndarray]:
-    out = []
-    for _ in range(n):
-        q, r = np.linalg.qr(rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2)))
-        out.append(q * (np.diag(r) / abs(np.diag(r))))  # Haar-random (Mezzadri's phase fix)
-    return out
 
 
 def _simulate(circuit: cirq.Circuit, qubits: list[cirq.Qid]) -> np.ndarray:
@@ -55,24 +50,16 @@ def equivalence_error(logical: cirq.Circuit, logical_qubits: list[cirq.Qid], out
         raise ValueError(f"{len(touched)} physical qubits touched, more than {MAX_SIMULATED} to simulate")
     if len(set(out.initial)) != len(out.initial) or len(set(out.final)) != len(out.final):
         return 1.0
-    rng = np.random.default_rng(seed)
-    prep = _random_unitaries(len(logical_qubits), rng)
+    prep = random_product_input(len(logical_qubits), np.random.default_rng(seed))
     want = _simulate(
         cirq.Circuit([cirq.MatrixGate(u)(q) for u, q in zip(prep, logical_qubits, strict=True)], logical),
         logical_qubits,
     )
     phys = [cirq.LineQubit(p) for p in touched]
     prep_phys = [cirq.MatrixGate(u)(cirq.LineQubit(p)) for u, p in zip(prep, out.initial, strict=True)]
-    got = _simulate(cirq.Circuit(prep_phys, out.circuit), phys).reshape((2,) * len(phys))
+    got = _simulate(cirq.Circuit(prep_phys, out.circuit), phys)
     pos = {p: k for k, p in enumerate(touched)}
-    final_axes = [pos[p] for p in out.final]
-    others = [k for k in range(len(touched)) if k not in final_axes]
-    index = tuple(0 if k in others else slice(None) for k in range(len(touched)))
-    got = got[index]
-    kept = [k for k in range(len(touched)) if k not in others]
-    got = np.transpose(got, [kept.index(a) for a in final_axes]).reshape(-1)
-    # normalized: qsim's complex64 arithmetic loses up to ~1e-3 of the norm over thousands of gates
-    return float(1.0 - abs(np.vdot(want, got)) / (np.linalg.norm(want) * np.linalg.norm(got)))
+    return layout_equivalence_error(want, got, [pos[p] for p in out.final])
 
 
 def to_ir(out: Compiled, target: Target) -> Circuit:

@@ -150,7 +150,8 @@ class QsimExecutor:
             out[k] = psi.real.astype(np.float64) ** 2 + psi.imag.astype(np.float64) ** 2
         return out
 
-    def final_state(self, data: np.ndarray, trainable: np.ndarray) -> np.ndarray:
+    def final_state(self, data: np.ndarray, trainable: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray:
+        """The state after both segments, from |0...0> or from ``initial`` (complex64, big-endian)."""
         sym = self.symbol_vector(data, trainable)
-        state = self.prefix_state(self.prefix.table.bind(sym))
+        state = self.run(self.prefix, self.prefix.table.bind(sym), initial)
         return self.run(self.suffix, self.suffix.table.bind(sym), state)
