@@ -14,6 +14,8 @@ import torch
 
 from hqvit.compiler.hqvit import HQViTConfig
 from hqvit.compiler.pipeline import compile_hqvit
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Segment
 from hqvit.runtime.adjoint import AdjointEngine, attention_torch, joint_torch
 from hqvit.runtime.data import load_dataset
 from hqvit.runtime.encoding import data_bindings, tokens_from_images
@@ -90,15 +92,40 @@ def _shift_oracle(engine: AdjointEngine, data, params, valid, grad_s, need_data:
     return g_params, (g_data if need_data else None)
 
 
-def _check(cfg: HQViTConfig, compiled=None, signed: bool = False, need_data: bool = False, n: int = 2):
+def _scaled(circuit: Circuit, factor: dict[str, float]) -> Circuit:
+    """Every symbol's coefficient times ``factor[kind]``, plus a constant offset: affine angles
+    with coefficients other than 1, as merged rotations have."""
+
+    def scale(a: Angle) -> Angle:
+        terms = tuple((n, c * factor[circuit.symbols[n]]) for n, c in a.terms)
+        return Angle(a.const + (0.3 if terms else 0.0), terms)
+
+    segments = [
+        Segment(
+            seg.name,
+            [
+                op if not isinstance(op, Gate) else Gate(op.name, op.qubits, tuple(map(scale, op.angles)))
+                for op in seg.ops
+            ],
+        )
+        for seg in circuit.segments
+    ]
+    return circuit.with_segments(segments)
+
+
+def _check(cfg: HQViTConfig, compiled=None, signed: bool = False, need_data: bool = False, n: int = 2, factor=None):
     backend = QsimAttention(cfg, compiled)
-    engine = AdjointEngine(backend.executor.circuit, backend.readout, torch.complex128)
+    circuit = backend.executor.circuit if factor is None else _scaled(backend.executor.circuit, factor)
+    engine = AdjointEngine(circuit, backend.readout, torch.complex128)
     tokens, data, params, valid, grad_s = _inputs(cfg, n, signed)
     s, mask, state = engine.forward(data, params, valid)
     g_params, g_data = engine.vjp(state, grad_s, need_data)
     want_params, want_data = _shift_oracle(engine, data, params, valid, grad_s, need_data)
     np.testing.assert_allclose(g_params, want_params, rtol=0, atol=1e-6)
     assert np.abs(g_params).max() > 1e-2  # a vanishing gradient would pass trivially
+    if factor is not None:  # another circuit than qsim's and the closed form's
+        np.testing.assert_allclose(g_data, want_data, rtol=0, atol=1e-6)
+        return
     # qsim's parameter shift (single precision) agrees too
     qs_params, qs_data = backend.vjp(data, params, valid, grad_s, need_data)
     np.testing.assert_allclose(g_params, qs_params, rtol=0, atol=1e-5)
@@ -131,6 +158,11 @@ def test_data_gradients_for_later_blocks():
 
 def test_two_heads_share_the_encoded_state():
     _check(HQViTConfig((8, 8), (4, 4), heads=2), signed=True, need_data=True, n=1)
+
+
+def test_affine_coefficients_reach_the_symbols():
+    """Compiled HQViT angles have coefficients +-1; scale them so the chain rule is exercised."""
+    _check(HQViTConfig((8, 8), (4, 4)), signed=True, need_data=True, n=1, factor={"data": -0.5, "trainable": 2.5})
 
 
 def test_model_gradients_adjoint_equal_shift():
