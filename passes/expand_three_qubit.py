@@ -1,7 +1,7 @@
 """Pass: Toffoli and Fredkin gates become CNOTs and single-qubit gates, before routing.
 
 Correct because each expansion is the textbook identity (Toffoli: 6 CNOTs and 7 T gates, Nielsen
-& Chuang Fig. 4.9; Fredkin = CNOT(b,a) Toffoli(c,a,b) CNOT(b,a)); tests/test_native.py checks
+& Chuang Fig. 4.9; Fredkin = CNOT(b,a) Toffoli(c,a,b) CNOT(b,a)); tests/passes/test_native.py checks
 both against the gates' unitaries.
 """
 

@@ -1,7 +1,7 @@
 """Lower high-level operations (amplitude encoding, ansatz, swap test) to IR gates.
 
 Correctness: each lowering is the textbook construction named in its helper, with the angle
-convention fixed in ``compiler.encoding``; ``tests/test_lowering.py`` checks every one against an
+convention fixed in ``hqvit.ir.encoding``; ``tests/passes/test_lowering.py`` checks every one against an
 independent reference (the target state, the ansatz matrix, the swap-test probabilities).
 Symbols pass through untouched, so the lowered circuit still binds per image / per head.
 """

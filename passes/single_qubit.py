@@ -5,7 +5,7 @@ segment boundaries) is multiplied into one 2x2 unitary and re-emitted: nothing f
 identity, one rz for a diagonal, one u3 on targets whose every rotation is one pulse ("any"),
 or rz·sx·rz·sx·rz (fewer when theta is 0, pi/2 or pi) on IBM's (rz, sx, x). Symbolic rotations
 are never merged or resolved: on "any" targets they stay, on IBM rx/ry/u3 are rewritten by fixed
-identities checked in tests/test_native.py. Equality holds up to a global phase.
+identities checked in tests/passes/test_native.py. Equality holds up to a global phase.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ ESP = prod(1 - r) * prod(1 - readout) * prod over idle windows exp(-t/T1) exp(-t
 ESP counts every T1 or dephasing window as a total failure, so it is pessimistic where idling
 dominates; ``fidelity_estimate`` weights idle windows by their average-state-fidelity cost
 instead (amplitude damping gamma costs gamma/3, phase damping of coherence exp(-t/Tphi) costs
-about t/(3 Tphi)): exp(-t/(3 T1) - t/(3 Tphi)). Both are reported; tests/test_noise.py compares
+about t/(3 Tphi)): exp(-t/(3 T1) - t/(3 Tphi)). Both are reported; tests/targets/test_noise.py compares
 them with qsim trajectories.
 """
 
