@@ -36,9 +36,9 @@ from scoring import TOLERANCE, equivalence_error, score  # noqa: E402
 from hqvit.compiler.hqvit import HQViTConfig  # noqa: E402
 from hqvit.compiler.pipeline import compile_hqvit  # noqa: E402
 from hqvit.compiler.qasm import to_qasm2  # noqa: E402
+from hqvit.ir.circuit import without_measurements  # noqa: E402
 from hqvit.passes.lower import lower  # noqa: E402
 from hqvit.runtime.bindings import random_bindings  # noqa: E402
-from hqvit.runtime.verify import _strip  # noqa: E402
 from hqvit.targets import resolve_target  # noqa: E402
 
 TARGETS = ["line:21", "grid:5x5", "heavy-hex:5", "ibm-torino"]
@@ -55,7 +55,7 @@ ESP_FLOOR = 1e-6
 
 
 def hqvit_case(cfg: HQViTConfig):
-    logical = _strip(lower(compile_hqvit(cfg, None, opt=0).logical))
+    logical = without_measurements(lower(compile_hqvit(cfg, None, opt=0).logical))
     bindings = random_bindings(logical, cfg, "random:0")
     return to_qasm2(logical, bindings), bindings
 

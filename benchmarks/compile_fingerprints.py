@@ -4,7 +4,9 @@ For each circuit of ``compare_compilers.py`` (the HQViT circuits, symbolic, and 
 circuits), each of its targets and each preset, this compiles with seed 0 and hashes the compiled
 gate list with both layouts and the schedule. ``--write`` stores the hashes, ``--check`` compares
 against a stored file and lists every case that differs. Needs the ``bench`` extra (mqt-bench
-generates the general circuits).
+generates the general circuits). The hashes depend on the machine's floating-point libraries
+(numpy's and libm's last bits move resynthesized angles), so write the baseline and check it on
+the same machine: the stored file was written on the machine of the last refactor.
 
     python benchmarks/compile_fingerprints.py --write benchmarks/results/fingerprints.json
     python benchmarks/compile_fingerprints.py --check benchmarks/results/fingerprints.json

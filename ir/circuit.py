@@ -150,6 +150,13 @@ class Circuit:
         return {s for g in self.gates() for a in g.angles for s in a.symbols}
 
 
+def without_measurements(circuit: Circuit) -> Circuit:
+    """The same circuit with its ``Measure`` operations dropped: the unitary part, for comparing
+    state vectors."""
+    segs = [Segment(s.name, [op for op in s.ops if not isinstance(op, Measure)]) for s in circuit.segments]
+    return circuit.with_segments(segs)
+
+
 def compact(circuit: Circuit, keep: tuple[int, ...] | list[int] = ()) -> tuple[Circuit, dict[int, int]]:
     """Renumber the qubits a circuit uses (and ``keep``) to 0..k-1 in order; returns it and old -> new."""
     used = sorted({q for op in circuit.ops() for q in op_qubits(op)} | set(keep))

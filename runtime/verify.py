@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hqvit.ir.circuit import Circuit, Measure, Segment, compact
+from hqvit.ir.circuit import Circuit, compact, without_measurements
 from hqvit.ir.errors import InputError
 from hqvit.passes.lower import lower
 
@@ -66,11 +66,6 @@ def _product_state(unitaries: list[np.ndarray], axes: Sequence[int], num_qubits:
     return state.astype(np.complex64)
 
 
-def _strip(circuit: Circuit) -> Circuit:
-    segs = [Segment(s.name, [op for op in s.ops if not isinstance(op, Measure)]) for s in circuit.segments]
-    return circuit.with_segments(segs)
-
-
 def _state(circuit: Circuit, values: dict[str, float], initial: np.ndarray) -> np.ndarray:
     from hqvit.runtime.qsim_backend import QsimExecutor
 
@@ -84,11 +79,11 @@ def verify_compiled(compiled, trials: int = 3, seed: int = 0) -> float:
     """Largest ``layout_equivalence_error`` over ``trials`` random bindings, each with its own
     random product input (0 means identical)."""
     initial, final = list(compiled.initial_layout), list(compiled.final_layout)
-    logical = _strip(lower(compiled.logical))
+    logical = without_measurements(lower(compiled.logical))
     n_log = logical.num_qubits
     if len(set(initial)) != len(initial):
         return 1.0
-    physical, remap = compact(_strip(compiled.circuit), keep=initial + final)
+    physical, remap = compact(without_measurements(compiled.circuit), keep=initial + final)
     if n_log > MAX_QUBITS or physical.num_qubits > MAX_PHYSICAL:
         raise InputError(
             f"--verify handles at most {MAX_QUBITS} logical / {MAX_PHYSICAL} physical qubits; "
