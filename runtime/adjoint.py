@@ -323,8 +323,8 @@ class AdjointEngine:
     def _scores_from_probs(self, probs: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return attention_torch(joint_torch(self.readout, probs), valid)
 
-    def vjp(self, state: AdjointState, grad_s: np.ndarray, need_data: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable), dL/ddata (B, n_data) or None."""
+    def _suffix_vjp(self, state: AdjointState, grad_s: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+        """dL/dsymbol from the suffix (B, H, n_symbols) and the co-state at the prefix (B * H, 2^N)."""
         b, h = state.symbols.shape[:2]
         final = state.final
         probs = _probabilities(final).requires_grad_()
@@ -334,7 +334,24 @@ class AdjointEngine:
         phi = dl_dp.to(self.dtype) * final
         angles = self.suffix.angles(state.symbols.reshape(b * h, -1))
         grad, _, phi0 = self.suffix.backward(final.clone(), phi, angles, self._suffix_slots)
-        g_sym = (grad @ torch.from_numpy(self.suffix.table.coeff)).reshape(b, h, -1).numpy()
+        return (grad @ torch.from_numpy(self.suffix.table.coeff)).reshape(b, h, -1).numpy(), phi0
+
+    def vjp_prefix(self, state: AdjointState, grad_s: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+        """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable) and dL/dprefix (B, 2^N) float64 for a
+        real prefix state psi0 (the closed form). With p = |U psi0|^2 and phi = (dL/dp) U psi0,
+        dL/dpsi0 = 2 Re(U^dagger phi), and U^dagger phi is the co-state the suffix sweep ends
+        with; heads add up because they all start from psi0. The suffix must not depend on data
+        symbols (their contribution is not returned)."""
+        b, h = state.symbols.shape[:2]
+        g_sym, phi0 = self._suffix_vjp(state, grad_s)
+        g_prefix = 2.0 * phi0.reshape(b, h, -1).sum(dim=1)
+        g_prefix = (g_prefix.real if g_prefix.is_complex() else g_prefix).double()
+        return g_sym[:, :, self.n_data :].sum(axis=0), g_prefix
+
+    def vjp(self, state: AdjointState, grad_s: np.ndarray, need_data: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable), dL/ddata (B, n_data) or None."""
+        b, h = state.symbols.shape[:2]
+        g_sym, phi0 = self._suffix_vjp(state, grad_s)
         g_params = g_sym[:, :, self.n_data :].sum(axis=0)
         if not need_data:
             return g_params, None

@@ -12,10 +12,16 @@ with a shot budget (S estimated from counts has no statevector to sweep) and for
 (``noisy_attention``). The default for noiseless exact evaluation is ``gradient="adjoint"``
 (``hqvit.runtime.adjoint``): the same S and the exact derivative from one reverse sweep over
 the suffix, batched over images and heads, instead of 2 qsim runs per gate slot, image and head.
+Its encoded state is built in closed form (``hqvit.runtime.closed_form_prefix``: a (x) a placed
+by the layout at the encode / trainable boundary) once that construction has been checked
+against qsim's simulation of the prefix for this circuit; otherwise it is simulated on qsim.
+With the closed form, data gradients are torch autograd of x / ||x|| instead of a reverse sweep
+through the encoding gates.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -25,12 +31,22 @@ from hqvit.compiler.hqvit import HQViTConfig
 from hqvit.compiler.pipeline import CompiledCircuit, compile_hqvit
 from hqvit.ir.circuit import compact
 from hqvit.runtime.adjoint import AdjointEngine, AdjointState
+from hqvit.runtime.closed_form_prefix import (
+    FIDELITY_TOL,
+    ClosedFormPrefix,
+    StructureError,
+    amplitudes_from_tokens,
+    prefix_fidelity,
+    verification_tokens,
+)
 from hqvit.runtime.encoding import data_bindings
 from hqvit.runtime.qsim_backend import QsimExecutor, QsimOptions
 from hqvit.runtime.readout import Readout, attention_from_joint
 
 SHIFT = math.pi / 2
 GRADIENTS = ("adjoint", "shift")
+PREFIXES = ("auto", "simulate")
+logger = logging.getLogger(__name__)
 
 
 class QsimAttention:
@@ -45,12 +61,17 @@ class QsimAttention:
         options: QsimOptions | None = None,
         gradient: str = "adjoint",
         dtype: torch.dtype = torch.complex64,
+        prefix: str = "auto",
     ):
         """``gradient``: "adjoint" (noiseless exact evaluation; ignored with ``shots``, which
         always uses parameter shift) or "shift". ``dtype``: the adjoint path's state precision
-        (complex128 for exactness checks; its encoded state then comes from torch, not qsim)."""
+        (complex128 for exactness checks; a simulated encoded state then comes from torch, not
+        qsim). ``prefix``: "auto" builds the adjoint path's encoded state in closed form when
+        the check against qsim passes (``prefix_path`` says which is used), "simulate" never."""
         if gradient not in GRADIENTS:
             raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
+        if prefix not in PREFIXES:
+            raise ValueError(f"prefix must be one of {PREFIXES}, got {prefix!r}")
         self.cfg = cfg
         self.compiled = compiled or compile_hqvit(cfg)
         # simulate only the qubits the compiled circuit touches (a device may have 100+)
@@ -71,6 +92,45 @@ class QsimAttention:
         self.prefix_slots = np.flatnonzero(np.any(self.prefix_coeff != 0, axis=1))
         self.gradient = gradient if shots is None else "shift"
         self.adjoint = AdjointEngine(circuit, self.readout, dtype) if self.gradient == "adjoint" else None
+        self.closed_form: ClosedFormPrefix | None = None
+        self.prefix_path = "simulated"  # how the adjoint path gets its encoded state
+        self.prefix_check = ""  # why: the verified fidelity, or the reason for the fallback
+        if self.adjoint is not None:
+            if prefix == "auto":
+                self._try_closed_form(circuit, remap)
+            else:
+                self.prefix_check = "closed form not requested"
+            logger.info("adjoint encoded state: %s (%s)", self.prefix_path, self.prefix_check)
+
+    def _try_closed_form(self, circuit, remap: dict[int, int]) -> None:
+        """Build the closed-form prefix and keep it only if it matches qsim's prefix state on
+        random images (fidelity within ``FIDELITY_TOL``); else the prefix stays simulated."""
+        ex = self.executor
+        try:
+            initial = [remap[p] for p in self.compiled.initial_layout]
+        except KeyError:
+            self.prefix_check = "initial layout on a qubit the circuit does not use"
+            return
+        try:
+            closed = ClosedFormPrefix(
+                circuit, self.compiled.logical.registers, initial, ex.data_symbols, ex.trainable_symbols
+            )
+        except StructureError as e:
+            self.prefix_check = str(e)
+            return
+        tokens = verification_tokens(self.cfg.tokens, self.cfg.features)
+        data = data_bindings(tokens)
+        no_params = np.zeros(len(ex.trainable_symbols))
+        simulated = np.stack([ex.prefix_state(ex.prefix.table.bind(ex.symbol_vector(d, no_params))) for d in data])
+        fid = min(
+            prefix_fidelity(closed.state(amplitudes_from_tokens(tokens)), simulated).min(),
+            prefix_fidelity(closed.from_angles(data), simulated).min(),
+        )
+        if not fid >= 1 - FIDELITY_TOL:
+            self.prefix_check = f"closed form disagrees with qsim's prefix (fidelity {fid:.3g})"
+            return
+        self.closed_form, self.prefix_path = closed, "closed-form"
+        self.prefix_check = f"fidelity {fid:.7f} with qsim's prefix on {len(tokens)} random images"
 
     # -- evaluation -------------------------------------------------------------------------
     def _joint(self, probs: np.ndarray) -> np.ndarray:
@@ -115,8 +175,11 @@ class QsimAttention:
         return s_out, mask_out
 
     def _encoded(self, data: np.ndarray, params: np.ndarray) -> torch.Tensor | None:
-        """Encoded states from qsim (faster than torch for the long encoding) in single
-        precision; None lets the adjoint engine compute them at its own (double) precision."""
+        """Encoded states in closed form (float64) when verified, else from qsim (faster than
+        torch for the long encoding) in single precision; None lets the adjoint engine compute
+        them at its own (double) precision."""
+        if self.closed_form is not None:
+            return self.closed_form.from_angles(torch.from_numpy(data))
         if self.adjoint is None or self.adjoint.dtype in (torch.complex128, torch.float64):
             return None
         ex = self.executor
@@ -138,7 +201,14 @@ class QsimAttention:
             kept = states[0] if states and isinstance(states[0], AdjointState) else None
             if kept is None:
                 kept = self.adjoint.forward(data, params, valid, self._encoded(data, params))[2]
-            return self.adjoint.vjp(kept, grad_s, need_data)
+            if self.closed_form is None or not need_data:
+                return self.adjoint.vjp(kept, grad_s, need_data)
+            # d prefix / d angles by autograd of the closed form, not a sweep through the encoding
+            g_params, g_prefix = self.adjoint.vjp_prefix(kept, grad_s)
+            angles = torch.from_numpy(data).requires_grad_()
+            with torch.enable_grad():
+                (g_data,) = torch.autograd.grad(self.closed_form.from_angles(angles), angles, g_prefix)
+            return g_params, g_data.numpy()
         ex = self.executor
         b, h = data.shape[0], params.shape[0]
         slots = self.suffix_slots
@@ -215,10 +285,36 @@ class _QsimAttentionFn(torch.autograd.Function):
         return g_data_t, torch.from_numpy(g_params).to(params.dtype), None, None
 
 
+class _ClosedFormAttentionFn(torch.autograd.Function):
+    """S from a closed-form encoded state (B, 2^N) float64; backward returns dL/dstate, which
+    torch carries on to the tokens through x / ||x||."""
+
+    @staticmethod
+    def forward(ctx, prefix, params, valid, backend: QsimAttention):
+        engine = backend.adjoint
+        data = np.zeros((prefix.shape[0], engine.n_data))  # the suffix does not read them (checked)
+        s, mask, state = engine.forward(data, params.detach().double().numpy(), valid.numpy(), prefix.detach())
+        ctx.backend, ctx.state = backend, state
+        ctx.param_dtype = params.dtype
+        mask_t = torch.from_numpy(mask)
+        ctx.mark_non_differentiable(mask_t)
+        return torch.from_numpy(s), mask_t
+
+    @staticmethod
+    def backward(ctx, grad_s, _grad_mask):
+        g_params, g_prefix = ctx.backend.adjoint.vjp_prefix(ctx.state, grad_s.numpy())
+        ctx.state = None
+        g_prefix = g_prefix if ctx.needs_input_grad[0] else None
+        return g_prefix, torch.from_numpy(g_params).to(ctx.param_dtype), None, None
+
+
 def qsim_attention(
     tokens: torch.Tensor, params: torch.Tensor, backend: QsimAttention
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """tokens (B, T, d), params (H, n_trainable) -> S (B, H, T, T) float64, mask (B, T)."""
     valid = (tokens.detach() ** 2).sum(-1) > 0
+    if backend.closed_form is not None:
+        prefix = backend.closed_form.state(amplitudes_from_tokens(tokens))
+        return _ClosedFormAttentionFn.apply(prefix, params, valid, backend)
     data = data_bindings(tokens)
     return _QsimAttentionFn.apply(data, params, valid, backend)
