@@ -8,10 +8,14 @@ upstream gradient). Digits config (8x8 image, 4x4 patches, L = 2, 1 head, Bell s
 - ours-qsim: compiled circuit on qsim through the pre-translated binding path, encoded state
   reused for every parameter shift (what ``hqvit train --backend qsim`` runs);
 - ours-exact: the closed form in torch with autograd (``--backend exact``);
-- PennyLane lightning.qubit with adjoint differentiation (PennyLane refuses it for the
-  probabilities S needs; the row records that) and with parameter shift, and
-  default.qubit with backprop: the same compiled circuit rebuilt gate by gate (affine angles
-  evaluated in torch), probabilities of the readout qubits turned into S by the same formula;
+- PennyLane lightning.qubit with adjoint differentiation in its documented form: S from one
+  ``probs`` run, and the gradient of L from one adjoint run of a single expectation value,
+  <O> with O the diagonal ``SparseHamiltonian`` sum_ij G_ij / (p_i p_j) (P0_ij - P1_ij) over the
+  measured register (p_i p_j = P0 + P1 does not depend on the trainable angles, so dL/dtheta =
+  d<O>/dtheta exactly); once with the compiled circuit's gates, once with the encoded state
+  given by ``StatePrep`` (the same closed form our adjoint row uses) and the gates after it.
+  Also lightning with parameter shift and default.qubit with backprop on ``probs``. The same
+  compiled circuit rebuilt gate by gate (affine angles evaluated in torch);
 - qsim through qsimcirq's public API (resolve + simulate per circuit) vs the binding path,
   one statevector each.
 
@@ -20,10 +24,12 @@ extra (pennylane, pennylane-lightning, matplotlib).
 
     python benchmarks/compare_runtime.py [--out-dir benchmarks/results]
 
-``--gradients`` instead compares this project's two qsim-path gradient methods, parameter shift
-and the adjoint sweep (same sample: S and the gradient of sum(G * S) for one image), on digits
-8x8 (12 qubits) and MNIST 16x16 patch 4x4 (16 qubits), with 1 and 2 threads (torch and qsim);
-the adjoint gradient is checked against the shift one before timing. No extras needed.
+``--gradients`` instead compares this project's qsim-path gradient methods, parameter shift,
+the adjoint sweep from qsim's simulated encoded state, and the adjoint sweep from the closed-form
+encoded state through ``qsim_attention`` (what training runs), same sample: S and the gradient
+of sum(G * S) for one image, on digits 8x8 (12 qubits) and MNIST 16x16 patch 4x4 (16 qubits),
+with ``--threads`` (default 1 and 2; torch and qsim); both adjoint gradients are checked against
+the shift one before timing. No extras needed.
 """
 
 from __future__ import annotations
@@ -40,10 +46,11 @@ import numpy as np
 import torch
 
 from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.runtime.closed_form_prefix import amplitudes_from_tokens
 from hqvit.runtime.data import load_dataset
 from hqvit.runtime.encoding import data_bindings, tokens_from_images
 from hqvit.runtime.exact import exact_attention
-from hqvit.runtime.quantum_attention import QsimAttention
+from hqvit.runtime.quantum_attention import QsimAttention, qsim_attention
 
 SAMPLES = 32
 
@@ -64,6 +71,15 @@ def ours_qsim(backend: QsimAttention, tokens, params, grad):
     s, _ = backend.forward(data, params, valid, states)
     g, _ = backend.vjp(data, params, valid, grad, False, states)
     return s, g
+
+
+def ours_torch(backend: QsimAttention, tokens, params, grad):
+    """The training path: tokens through ``qsim_attention`` (closed-form encoded state when the
+    backend verified it), gradient by backward."""
+    p = torch.tensor(params, requires_grad=True)
+    s, _ = qsim_attention(tokens, p, backend)
+    (s * torch.from_numpy(grad)).sum().backward()
+    return s.detach().numpy(), p.grad.numpy()
 
 
 def ours_exact(cfg: HQViTConfig, tokens, params, grad):
@@ -132,9 +148,83 @@ class PennyLaneAttention:
         return s.detach().numpy(), p.grad.numpy()
 
 
-def gradient_methods(out_dir: Path) -> list[dict]:
-    """Samples/s of shift vs adjoint per size and thread count; the ratio is the figure to read
-    on a shared machine."""
+class PennyLaneExpval(PennyLaneAttention):
+    """lightning.qubit's adjoint method used as documented: S from a ``probs`` run (no gradient),
+    then one adjoint run of <O>, O = sum_ij G_ij / (p_i p_j) (P0_ij - P1_ij) as a diagonal
+    ``SparseHamiltonian`` on the measured register (p_i p_j = P0 + P1 is fixed by the image, so
+    d<O>/dtheta = dL/dtheta exactly, L = sum G * S). ``prep``: the encoded state enters by
+    ``StatePrep`` (the same closed form our adjoint row uses) and only the gates after it run."""
+
+    def __init__(self, backend: QsimAttention, prep: bool):
+        super().__init__(backend, "lightning.qubit", "adjoint")
+        import scipy.sparse
+
+        qml = self.qml
+        self.sparse = scipy.sparse
+        self.prep = prep
+        if prep:
+            n_prefix = sum(len(seg.ops) for seg in backend.executor.circuit.segments if seg.name == "encode")
+            self.gates = self.gates[n_prefix:]
+        dev = qml.device("lightning.qubit", wires=backend.executor.num_qubits)
+        self.probs_node = qml.QNode(self._probs, dev, interface="torch", diff_method=None)
+        self.expval_node = qml.QNode(self._expval, dev, interface="torch", diff_method="adjoint")
+        # (1 - 2 parity(a, b)) over (i, a, j, b) of the measured register
+        sign = 1.0 - 2.0 * self.parity.numpy()
+        self.sign = np.broadcast_to(sign[None, :, None, :], (self.t, self.d, self.t, self.d))
+
+    def _gates(self, angles, state):
+        if state is not None:
+            self.qml.StatePrep(state, wires=range(self.backend.executor.num_qubits))
+        for op, wires, k in self.gates:
+            if k is None:
+                op(wires=list(wires))
+            else:
+                op(angles[k], wires=list(wires))
+
+    def _probs(self, angles, state):
+        self._gates(angles, state)
+        return self.qml.probs(wires=self.wires)
+
+    def _expval(self, angles, state, observable):
+        self._gates(angles, state)
+        return self.qml.expval(observable)
+
+    def run(self, tokens, params, grad):
+        data = data_bindings(tokens)
+        states = [None] * len(tokens)
+        if self.prep:
+            states = self.backend.closed_form.state(amplitudes_from_tokens(tokens)).numpy()
+        p = torch.tensor(params, requires_grad=True)
+        s_out, loss = [], 0.0
+        for i in range(len(tokens)):
+            s_img = []
+            for h in range(params.shape[0]):
+                angles = self.const + self.coeff @ torch.cat([data[i], p[h]])
+                with torch.no_grad():
+                    probs = self.probs_node(angles.detach(), states[i]).reshape(self.t, self.d, self.t, self.d)
+                total = probs.sum(dim=(1, 3)).numpy()
+                p1 = torch.einsum("iajb,ab->ij", probs, self.parity).numpy()
+                pair = total > 1e-12
+                s_img.append(np.where(pair, (total - 2 * p1) / np.where(pair, total, 1.0), 0.0).clip(0.0, 1.0))
+                weight = np.where(pair, grad[i, h] / np.where(pair, total, 1.0), 0.0)
+                diag = (weight[:, None, :, None] * self.sign).reshape(-1)
+                obs = self.qml.SparseHamiltonian(self.sparse.diags(diag, format="csr"), wires=self.wires)
+                loss = loss + self.expval_node(angles, states[i], obs)
+            s_out.append(np.stack(s_img))
+        loss.backward()
+        return np.stack(s_out), p.grad.numpy()
+
+
+GRADIENT_METHODS = {  # row name: QsimAttention options, how the sample is run
+    "shift": ({"gradient": "shift"}, "numpy"),
+    "adjoint_simulated_prefix": ({"gradient": "adjoint", "prefix": "simulate"}, "numpy"),
+    "adjoint_closed_form": ({"gradient": "adjoint", "prefix": "auto"}, "torch"),
+}
+
+
+def gradient_methods(out_dir: Path, threads_list: tuple[int, ...] = (1, 2)) -> list[dict]:
+    """Samples/s of shift vs adjoint (simulated and closed-form encoded state) per size and
+    thread count; the ratios are the figures to read on a shared machine."""
     from hqvit.runtime.qsim_backend import QsimOptions
 
     rows = []
@@ -147,21 +237,32 @@ def gradient_methods(out_dir: Path) -> list[dict]:
         rng = np.random.default_rng(0)
         params = rng.uniform(-np.pi, np.pi, (cfg.heads, len(cfg.trainable_symbols())))
         grad = rng.normal(size=(n, cfg.heads, cfg.tokens, cfg.tokens))
-        for threads in (1, 2):
+        for threads in threads_list:
             torch.set_num_threads(threads)
             row = {"config": name, "qubits": cfg.logical_qubits, "threads": threads, "samples": n}
             grads = {}
-            for method in ("shift", "adjoint"):
-                backend = QsimAttention(cfg, options=QsimOptions(threads=threads), gradient=method)
-                grads[method] = ours_qsim(backend, tokens, params, grad)[1]
-                row[f"{method}_samples_per_s"] = _time(partial(ours_qsim, backend, tokens, params, grad), n)
-            row["max_abs_grad_diff"] = float(abs(grads["adjoint"] - grads["shift"]).max())
-            row["adjoint_over_shift"] = row["adjoint_samples_per_s"] / row["shift_samples_per_s"]
+            for method, (options, path) in GRADIENT_METHODS.items():
+                backend = QsimAttention(cfg, options=QsimOptions(threads=threads), **options)
+                if method == "adjoint_closed_form" and backend.prefix_path != "closed-form":
+                    raise RuntimeError(f"closed-form encoded state not used: {backend.prefix_check}")
+                run = partial(ours_torch if path == "torch" else ours_qsim, backend, tokens, params, grad)
+                grads[method] = run()[1]
+                row[f"{method}_samples_per_s"] = _time(run, n)
+            for method in ("adjoint_simulated_prefix", "adjoint_closed_form"):
+                row[f"{method}_max_abs_grad_diff"] = float(abs(grads[method] - grads["shift"]).max())
+                row[f"{method}_over_shift"] = row[f"{method}_samples_per_s"] / row["shift_samples_per_s"]
+            row["closed_over_simulated"] = (
+                row["adjoint_closed_form_samples_per_s"] / row["adjoint_simulated_prefix_samples_per_s"]
+            )
             rows.append(row)
             print(
                 f"{name:12s} {threads} thread(s): shift {row['shift_samples_per_s']:8.1f}/s  "
-                f"adjoint {row['adjoint_samples_per_s']:8.1f}/s  ratio {row['adjoint_over_shift']:5.2f}  "
-                f"max |grad diff| {row['max_abs_grad_diff']:.1e}",
+                f"adjoint (simulated prefix) {row['adjoint_simulated_prefix_samples_per_s']:8.1f}/s  "
+                f"adjoint (closed form) {row['adjoint_closed_form_samples_per_s']:8.1f}/s  "
+                f"ratios {row['adjoint_simulated_prefix_over_shift']:5.2f} / "
+                f"{row['adjoint_closed_form_over_shift']:5.2f} x shift, "
+                f"closed / simulated {row['closed_over_simulated']:5.2f}  max |grad diff| "
+                f"{max(row[f'{m}_max_abs_grad_diff'] for m in GRADIENT_METHODS if m != 'shift'):.1e}",
                 flush=True,
             )
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -184,10 +285,13 @@ def _time(fn, n_samples: int, repeats: int = 3) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", default="benchmarks/results")
-    ap.add_argument("--gradients", action="store_true", help="parameter shift vs adjoint, 1 and 2 threads")
+    ap.add_argument(
+        "--gradients", action="store_true", help="parameter shift vs adjoint (simulated / closed-form prefix)"
+    )
+    ap.add_argument("--threads", default="1,2", help="--gradients: comma-separated thread counts (default 1,2)")
     args = ap.parse_args()
     if args.gradients:
-        gradient_methods(Path(args.out_dir))
+        gradient_methods(Path(args.out_dir), tuple(int(t) for t in args.threads.split(",")))
         return
     torch.set_num_threads(1)  # qsim runs on one thread here too; compare like with like
     cfg = HQViTConfig()
@@ -201,14 +305,40 @@ def main() -> None:
     ]
     rows[0]["samples_per_s"] = _time(lambda: ours_qsim(backend, tokens, params, grad), SAMPLES)
     rows[1]["samples_per_s"] = _time(lambda: ours_exact(cfg, tokens, params, grad), SAMPLES, repeats=10)
-    for device, diff, n in (
-        ("lightning.qubit", "adjoint", 8),
-        ("lightning.qubit", "parameter-shift", 2),
-        ("default.qubit", "backprop", 4),
-    ):
-        row = {"method": f"PennyLane {device} ({diff})", "samples": n}
+    # our adjoint rows: qsim's simulated encoded state, and the closed form (the training path)
+    for label, prefix in (("simulated prefix", "simulate"), ("closed-form prefix", "auto")):
+        adj = QsimAttention(cfg, gradient="adjoint", prefix=prefix)
+        run = ours_qsim if prefix == "simulate" else ours_torch
+        s, g = run(adj, tokens, params, grad)
+        row = {"method": f"ours qsim (adjoint, {label})", "samples": SAMPLES}
+        row["max_err_S"] = float(abs(s_exact - s).max())
+        row["max_err_grad"] = float(abs(g - g_ref).max())
+        row["samples_per_s"] = _time(lambda adj=adj, run=run: run(adj, tokens, params, grad), SAMPLES)
+        rows.append(row)
+        print(row, flush=True)
+    closed = QsimAttention(cfg, gradient="adjoint")
+    peers = (
+        (
+            "PennyLane lightning.qubit (adjoint, diagonal SparseHamiltonian expval)",
+            8,
+            lambda: PennyLaneExpval(backend, False),
+        ),
+        (
+            "PennyLane lightning.qubit (adjoint, StatePrep + SparseHamiltonian expval)",
+            8,
+            lambda: PennyLaneExpval(closed, True),
+        ),
+        (
+            "PennyLane lightning.qubit (parameter-shift)",
+            2,
+            lambda: PennyLaneAttention(backend, "lightning.qubit", "parameter-shift"),
+        ),
+        ("PennyLane default.qubit (backprop)", 4, lambda: PennyLaneAttention(backend, "default.qubit", "backprop")),
+    )
+    for method, n, make in peers:
+        row = {"method": method, "samples": n}
         try:
-            pl = PennyLaneAttention(backend, device, diff)
+            pl = make()
             s, g = pl.run(tokens[:n], params, grad[:n])
             g_want = ours_qsim(backend, tokens[:n], params, grad[:n])[1]
             row["max_err_S"] = float(abs(s - s_ref[:n]).max())
@@ -218,8 +348,6 @@ def main() -> None:
             row["samples_per_s"] = _time(lambda pl=pl, n=n: pl.run(tokens[:n], params, grad[:n]), n, repeats=2)
         except Exception as e:  # reported, never dropped
             row["status"] = f"failed: {type(e).__name__}: {e}"[:300]
-            if diff == "adjoint":  # PennyLane's adjoint method covers expectation values, not probabilities
-                row["status"] = "not applicable: " + row["status"]
         rows.append(row)
         print(row, flush=True)
 
