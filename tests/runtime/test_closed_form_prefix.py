@@ -149,7 +149,7 @@ def test_fallback_when_the_encode_segment_is_not_the_pair_of_trees(cnot, caplog)
     with caplog.at_level("INFO", logger="hqvit.runtime.quantum_attention"):
         backend = QsimAttention(CFG, compiled)
     assert backend.prefix_path == "simulated" and backend.closed_form is None
-    reason = "single qubit" if cnot else "disagrees"  # the permutation probe / the fidelity check
+    reason = "at zero angles" if cnot else "disagrees"  # the permutation probe / the fidelity check
     assert reason in backend.prefix_check, backend.prefix_check
     assert any("simulated" in r.getMessage() for r in caplog.records)
     # still right: the simulated prefix of the altered (but equivalent) circuit
