@@ -46,6 +46,10 @@ class NoiseRecord:
 
 
 class NoisyAttention:
+    # a backend of qsim_attention like QsimAttention; noisy trajectories always simulate the
+    # encoding, so there is no closed-form encoded state to take the fast path with
+    closed_form = None
+
     def __init__(
         self,
         cfg: HQViTConfig,
