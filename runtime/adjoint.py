@@ -30,7 +30,7 @@ import torch
 from hqvit.ir.angles import AngleTable
 from hqvit.ir.circuit import Circuit, Gate
 from hqvit.ir.gates import gate_unitary
-from hqvit.runtime.readout import Readout
+from hqvit.runtime.readout import Readout, attention_torch, joint_torch
 
 # u3(theta, phi, lam) = RZ(phi) RY(theta) RZ(lam) up to phase: three rotations in time order
 _U3_PARTS = (("rz", 2), ("ry", 0), ("rz", 1))
@@ -207,38 +207,6 @@ def _probabilities(psi: torch.Tensor) -> torch.Tensor:
     if psi.is_complex():
         return psi.real.double() ** 2 + psi.imag.double() ** 2
     return psi.double() ** 2
-
-
-def joint_torch(readout: Readout, probs: torch.Tensor) -> torch.Tensor:
-    """``Readout.joint`` in torch (differentiable): (K, 2^N) -> P(a, i, j) (K, 2, T, T)."""
-    k = probs.shape[0]
-    cfg = readout.cfg
-    t, d = cfg.tokens, cfg.features
-    p = probs.reshape((k,) + (2,) * readout.num_qubits)
-    p = p.permute([0] + [1 + q for q in readout.kept] + [1 + q for q in readout.rest])
-    p = p.reshape(k, 2 ** len(readout.kept), -1).sum(-1)
-    if cfg.swap_test == "bell":
-        p = p.reshape(k, t, d, t, d)
-        total = p.sum(dim=(2, 4))
-        parity = torch.as_tensor(readout.parity, dtype=p.dtype)
-        p1 = torch.einsum("kiajb,ab->kij", p, parity)
-        return torch.stack([total - p1, p1], dim=1)
-    return p.reshape(k, t, d, t, d, 2).sum(dim=(2, 4)).movedim(-1, 1)
-
-
-def attention_torch(joint: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``readout.attention_from_joint`` in torch: (K, 2, T, T), valid (K, T) -> S (K, T, T), mask.
-
-    S is clipped to [0, 1] like the numpy readout, but the clip passes gradients straight
-    through: it only removes rounding beyond the bounds, and the exact S has the unclipped slope."""
-    p0, p1 = joint[:, 0], joint[:, 1]
-    total = p0 + p1
-    with torch.no_grad():
-        seen = (total.sum(dim=2) > 0) & (total.sum(dim=1) > 0)
-        mask = seen & valid
-        pair = mask[:, :, None] & mask[:, None, :] & (total > 0)
-    raw = torch.where(pair, (p0 - p1) / torch.where(pair, total, torch.ones_like(total)), torch.zeros_like(total))
-    return raw + (raw.clamp(0.0, 1.0) - raw).detach(), mask
 
 
 @dataclass

@@ -9,6 +9,7 @@ set to 0 (softmax over the valid keys then gives a uniform row).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from hqvit.compiler.hqvit import HQViTConfig
 
@@ -34,18 +35,25 @@ class Readout:
 
     def joint(self, probs: np.ndarray) -> np.ndarray:
         """(K, 2^N) probabilities (big-endian over qubits 0..N-1) -> (K, 2, T, T)."""
-        k = probs.shape[0]
-        t, d = self.cfg.tokens, self.cfg.features
-        p = probs.reshape((k,) + (2,) * self.num_qubits)
-        p = np.transpose(p, [0] + [1 + q for q in self.kept] + [1 + q for q in self.rest])
-        p = p.reshape(k, 2 ** len(self.kept), -1).sum(-1)
-        if self.cfg.swap_test == "bell":
-            p = p.reshape(k, t, d, t, d)
-            total = p.sum(axis=(2, 4))
-            p1 = np.einsum("kiajb,ab->kij", p, self.parity)
-            return np.stack([total - p1, p1], axis=1)
-        p = p.reshape(k, t, d, t, d, 2).sum(axis=(2, 4))
-        return np.moveaxis(p, -1, 1)
+        return joint_torch(self, torch.from_numpy(np.asarray(probs, dtype=np.float64))).numpy()
+
+
+def joint_torch(readout: Readout, probs: torch.Tensor) -> torch.Tensor:
+    """``Readout.joint`` in torch, differentiable: (K, 2^N) -> P(a, i, j) (K, 2, T, T). The one
+    implementation; the numpy entry point converts."""
+    k = probs.shape[0]
+    cfg = readout.cfg
+    t, d = cfg.tokens, cfg.features
+    p = probs.reshape((k,) + (2,) * readout.num_qubits)
+    p = p.permute([0] + [1 + q for q in readout.kept] + [1 + q for q in readout.rest])
+    p = p.reshape(k, 2 ** len(readout.kept), -1).sum(-1)
+    if cfg.swap_test == "bell":
+        p = p.reshape(k, t, d, t, d)
+        total = p.sum(dim=(2, 4))
+        parity = torch.as_tensor(readout.parity, dtype=p.dtype)
+        p1 = torch.einsum("kiajb,ab->kij", p, parity)
+        return torch.stack([total - p1, p1], dim=1)
+    return p.reshape(k, t, d, t, d, 2).sum(dim=(2, 4)).movedim(-1, 1)
 
 
 def attention_from_joint(joint: np.ndarray, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -54,10 +62,23 @@ def attention_from_joint(joint: np.ndarray, valid: np.ndarray | None = None) -> 
     ``valid`` (T,) marks tokens with nonzero norm (known from the data); a token is kept if it is
     valid and was observed (its index has nonzero marginal as query and as key).
     """
+    joint_t = torch.from_numpy(np.asarray(joint, dtype=np.float64))
+    k, t = joint_t.shape[0], joint_t.shape[-1]
+    valid_t = torch.ones(k, t, dtype=torch.bool) if valid is None else torch.from_numpy(np.asarray(valid)).expand(k, t)
+    s, mask = attention_torch(joint_t, valid_t)
+    return s.numpy(), mask.numpy()
+
+
+def attention_torch(joint: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``attention_from_joint`` in torch: (K, 2, T, T), valid (K, T) -> S (K, T, T), mask.
+
+    S is clipped to [0, 1] (rounding or shot noise can leave it outside), but the clip passes
+    gradients straight through: it only removes rounding, and the exact S has the unclipped slope."""
     p0, p1 = joint[:, 0], joint[:, 1]
     total = p0 + p1
-    seen = (total.sum(axis=2) > 0) & (total.sum(axis=1) > 0)
-    mask = seen if valid is None else seen & valid[None, :]
-    pair = mask[:, :, None] & mask[:, None, :] & (total > 0)
-    s = np.where(pair, (p0 - p1) / np.where(total > 0, total, 1.0), 0.0)
-    return np.clip(s, 0.0, 1.0), mask
+    with torch.no_grad():
+        seen = (total.sum(dim=2) > 0) & (total.sum(dim=1) > 0)
+        mask = seen & valid
+        pair = mask[:, :, None] & mask[:, None, :] & (total > 0)
+    raw = torch.where(pair, (p0 - p1) / torch.where(pair, total, torch.ones_like(total)), torch.zeros_like(total))
+    return raw + (raw.clamp(0.0, 1.0) - raw).detach(), mask

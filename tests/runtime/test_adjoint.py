@@ -16,11 +16,12 @@ from hqvit.compiler.hqvit import HQViTConfig
 from hqvit.compiler.pipeline import compile_hqvit
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Segment
-from hqvit.runtime.adjoint import AdjointEngine, attention_torch, joint_torch
+from hqvit.runtime.adjoint import AdjointEngine
 from hqvit.runtime.data import load_dataset
 from hqvit.runtime.encoding import data_bindings, tokens_from_images
 from hqvit.runtime.exact import exact_attention
 from hqvit.runtime.quantum_attention import QsimAttention
+from hqvit.runtime.readout import attention_torch, joint_torch
 from hqvit.targets import resolve_target
 
 SHIFT = math.pi / 2
