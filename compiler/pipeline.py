@@ -41,10 +41,12 @@ from hqvit.passes import (
     schedule,
     serialize_crosstalk,
     single_qubit,
+    synthesize_hqvit,
     vf2_layout,
 )
 from hqvit.passes.base import Pass, PassContext, PassRecord
 from hqvit.passes.lower import lower as lower_circuit
+from hqvit.passes.sabre import exact_cost_of
 from hqvit.passes.schedule import Schedule
 from hqvit.targets import Target, ideal_target
 from hqvit.targets.noise import esp, plan_moments
@@ -133,17 +135,58 @@ def target_qubits(target: Target) -> list[cirq.Qid]:
 
 
 PRESETS = {
-    0: {"cancel": False, "layout": "greedy", "router": "greedy", "starts": 0, "iterations": 0, "trials": 0},
-    1: {"cancel": True, "layout": "greedy", "router": "sabre", "starts": 0, "iterations": 0, "trials": 1},
-    2: {"cancel": True, "layout": "sabre", "router": "sabre", "starts": 3, "iterations": 2, "trials": 4},
-    3: {"cancel": True, "layout": "sabre", "router": "sabre", "starts": 8, "iterations": 3, "trials": 8},
+    0: {
+        "cancel": False,
+        "layout": "greedy",
+        "router": "greedy",
+        "starts": 0,
+        "iterations": 0,
+        "trials": 0,
+        "placements": 0,
+    },
+    1: {
+        "cancel": True,
+        "layout": "greedy",
+        "router": "sabre",
+        "starts": 0,
+        "iterations": 0,
+        "trials": 1,
+        "placements": 1,
+    },
+    2: {
+        "cancel": True,
+        "layout": "sabre",
+        "router": "sabre",
+        "starts": 3,
+        "iterations": 2,
+        "trials": 4,
+        "placements": 2,
+    },
+    3: {
+        "cancel": True,
+        "layout": "sabre",
+        "router": "sabre",
+        "starts": 8,
+        "iterations": 3,
+        "trials": 8,
+        "placements": 4,
+    },
 }
+PATHS = ("synthesis", "generic")
 ESP_SEEDS = 3  # seeds per routing metric tried by --opt 3 on a device with uneven errors
 
 
-def preset_passes(opt: int, target: Target) -> list[Pass]:
-    """The preset ``opt`` as a list of passes for ``target`` (see the module docstring)."""
+def synthesis_applies(logical: Circuit, target: Target, opt: int) -> bool:
+    """The HQViT synthesis path: an HQViT circuit on a device with a coupling graph, opt >= 1."""
+    return opt >= 1 and not target.ideal and not target.fully_connected and synthesize_hqvit.applicable(logical)
+
+
+def preset_passes(opt: int, target: Target, path: str = "generic") -> list[Pass]:
+    """The preset ``opt`` as a list of passes for ``target`` (see the module docstring); ``path``
+    "synthesis" replaces lowering, layout and routing by ``synthesize_hqvit``."""
     p = PRESETS[opt]
+    if path == "synthesis":
+        return [synthesize_hqvit, expand_swaps, cancel, consolidate, native, cancel, single_qubit, cancel]
     if target.ideal:
         return [lower, cancel] if p["cancel"] else [lower]
     # on a fully connected device placement only picks the best qubits: no search, no SWAPs
@@ -183,36 +226,51 @@ def compile_circuit(
     lands on moves the ESP more than a few gates do."""
     t0 = time.perf_counter()
     real = target or ideal_target(logical.num_qubits)
-    if opt == 3 and noise_aware and not real.ideal and not real.fully_connected and not _uniform(real):
-        candidates = [(seed, True)] + [
-            (seed * ESP_SEEDS + k, aware) for k in range(ESP_SEEDS) for aware in (True, False) if k or not aware
+    synthesis = synthesis_applies(logical, real, opt)
+    path = "synthesis" if synthesis else "generic"
+    uneven = not real.ideal and not real.fully_connected and not _uniform(real)
+    if opt == 3 and noise_aware and uneven:
+        candidates = [(seed, True, "generic")] + [
+            (seed * ESP_SEEDS + k, aware, "generic")
+            for k in range(ESP_SEEDS)
+            for aware in (True, False)
+            if k or not aware
         ]
+        if synthesis:
+            candidates = [(seed, True, "synthesis"), (seed, False, "synthesis")] + candidates
         best, record = best_of(
             "select_by_esp",
-            [
-                (
-                    f"seed {s} {'noise-aware' if aware else 'noise-blind'}",
-                    _candidate(logical, real, config, opt, s, aware),
-                )
-                for s, aware in candidates
-            ],
+            [(_label(s, aware, p), _candidate(logical, real, config, opt, s, aware, p)) for s, aware, p in candidates],
             score=lambda c: c.success_probability()["esp"],
             records_of=lambda c: c.passes,
             circuit_of=lambda c: c.circuit,
         )
         best.passes = [record]
+    elif opt == 3 and synthesis:
+        # the synthesis against the generic routing, by error-weighted two-qubit count
+        best, record = best_of(
+            "select_by_two_qubit_cost",
+            [
+                (_label(seed, noise_aware, p), _candidate(logical, real, config, opt, seed, noise_aware, p))
+                for p in PATHS
+            ],
+            score=lambda c: -exact_cost_of(c.circuit, real.coupling)[0],
+            records_of=lambda c: c.passes,
+            circuit_of=lambda c: c.circuit,
+        )
+        best.passes = [record]
     else:
-        best = _compile(logical, real, config, opt, seed, noise_aware)
+        best = _compile(logical, real, config, opt, seed, noise_aware, path)
     best.seconds = time.perf_counter() - t0
     return best
 
 
-def _label(seed: int, aware: bool) -> str:
-    return f"seed {seed} {'noise-aware' if aware else 'noise-blind'}"
+def _label(seed: int, aware: bool, path: str = "generic") -> str:
+    return f"{path} seed {seed} {'noise-aware' if aware else 'noise-blind'}"
 
 
-def _candidate(logical, target, config, opt, seed, aware):
-    return lambda: _compile(logical, target, config, opt, seed, aware)
+def _candidate(logical, target, config, opt, seed, aware, path="generic"):
+    return lambda: _compile(logical, target, config, opt, seed, aware, path)
 
 
 def _uniform(target: Target) -> bool:
@@ -227,7 +285,13 @@ def _uniform(target: Target) -> bool:
 
 
 def _compile(
-    logical: Circuit, target: Target, config: HQViTConfig | None, opt: int, seed: int, noise_aware: bool
+    logical: Circuit,
+    target: Target,
+    config: HQViTConfig | None,
+    opt: int,
+    seed: int,
+    noise_aware: bool,
+    path: str = "generic",
 ) -> CompiledCircuit:
     t0 = time.perf_counter()
     usable = len(target.usable_qubits)
@@ -239,7 +303,7 @@ def _compile(
     seen = target if noise_aware or target.ideal else noise_blind(target)
     ctx = PassContext(seen, device=target, seed=seed, options=dict(p))
     records: list[PassRecord] = []
-    circuit = PassManager(preset_passes(opt, target)).run(logical, ctx, records)
+    circuit = PassManager(preset_passes(opt, target, path)).run(logical, ctx, records)
     if target.ideal:
         circuit = Circuit(target.num_qubits, circuit.segments, circuit.symbols, circuit.registers)
         ctx.properties["layout"] = list(range(logical.num_qubits))

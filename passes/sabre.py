@@ -163,7 +163,12 @@ def exact_cost(result: RoutingResult, cd: CouplingData) -> tuple[float, int]:
     """Two-qubit gates left once SWAPs are expanded and cancellation has run, each weighted by its
     coupler's error cost -log(1 - e) / mean (so on uniform targets this is the count), then the
     count. Slower than the estimate: it builds the circuit."""
-    gates = [g for g in cancel_and_merge(expand_swaps(result.circuit)).gates() if len(g.qubits) == 2]
+    return exact_cost_of(result.circuit, cd)
+
+
+def exact_cost_of(circuit: Circuit, cd: CouplingData) -> tuple[float, int]:
+    """``exact_cost`` of a physical circuit."""
+    gates = [g for g in cancel_and_merge(expand_swaps(circuit)).gates() if len(g.qubits) == 2]
     weighted = sum(cd.cost_matrix[g.qubits[0], g.qubits[1]] for g in gates)
     return round(float(weighted), 9), len(gates)
 

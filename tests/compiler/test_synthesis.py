@@ -1,0 +1,106 @@
+"""The HQViT synthesis path (passes/synthesize_hqvit.py) in the pipeline: chosen for HQViT circuits
+on coupled devices, equivalent to the logical circuit up to its layouts, cheaper than routing the
+Gray-code circuit, and reproducing the closed-form attention on qsim."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
+from hqvit.compiler.pipeline import CompiledCircuit, _compile, compile_circuit, compile_hqvit
+from hqvit.compiler.qasm import from_qasm2, to_qasm2
+from hqvit.ir.circuit import without_measurements
+from hqvit.passes import synthesize_hqvit
+from hqvit.passes.lower import lower
+from hqvit.runtime.bindings import random_bindings
+from hqvit.targets import resolve_target
+from tests.helpers import assert_equivalent
+
+DIGITS = HQViTConfig((8, 8), (4, 4))
+
+
+@functools.cache
+def _compiled(target: str, opt: int, swap_test: str = "bell", path: str | None = None) -> CompiledCircuit:
+    cfg = HQViTConfig((8, 8), (4, 4), swap_test=swap_test)
+    if path is None:
+        return compile_hqvit(cfg, resolve_target(target), opt=opt)
+    return _compile(build_attention_circuit(cfg), resolve_target(target), cfg, opt, 0, True, path)
+
+
+def _first_pass(c: CompiledCircuit) -> str:
+    record = c.passes[0]
+    while record.children:
+        record = record.children[0]
+    return record.name
+
+
+@pytest.mark.parametrize(("target", "opt"), [("grid:4x4", 1), ("line:13", 2), ("heavy-hex:5", 2), ("ibm-torino", 1)])
+def test_synthesis_is_equivalent_up_to_layouts(target, opt):
+    c = _compiled(target, opt)
+    assert _first_pass(c) == "synthesize_hqvit"
+    assert_equivalent(c, atol=1e-5, trials=2)
+    t = resolve_target(target)
+    used = {q for g in c.circuit.gates() for q in g.qubits}
+    assert not used & set(t.disabled_qubits)
+    assert all(t.coupled(*g.qubits) for g in c.circuit.gates() if len(g.qubits) == 2)
+
+
+@pytest.mark.parametrize("target", ["grid:4x4", "line:13", "heavy-hex:5"])
+def test_synthesis_beats_routing_the_gray_code_circuit(target):
+    synth = _compiled(target, 2, path="synthesis").report()["two_qubit_gates"]
+    generic = _compiled(target, 2, path="generic").report()["two_qubit_gates"]
+    assert synth < 0.9 * generic, (synth, generic)
+
+
+def test_cswap_ancilla_is_placed_and_verified():
+    c = _compiled("grid:4x4", 1, swap_test="cswap")
+    assert _first_pass(c) == "synthesize_hqvit"
+    assert_equivalent(c, atol=1e-5, trials=1)
+
+
+def test_opt3_keeps_the_better_path_and_records_both():
+    c = compile_hqvit(DIGITS, resolve_target("grid:4x4"), opt=3)
+    (record,) = c.passes
+    assert record.name == "select_by_two_qubit_cost"
+    labels = [child.name for child in record.children]
+    assert any(lb.startswith("synthesis") for lb in labels) and any(lb.startswith("generic") for lb in labels)
+    assert c.report()["two_qubit_gates"] == min(child.two_qubit_gates for child in record.children)
+
+
+def test_qasm_input_takes_the_generic_path():
+    logical = without_measurements(lower(build_attention_circuit(DIGITS)))
+    text = to_qasm2(logical, random_bindings(logical, DIGITS, "random:0"))
+    circuit = from_qasm2(text)
+    assert not synthesize_hqvit.applicable(circuit)
+    c = compile_circuit(circuit, resolve_target("grid:4x4"), opt=1)
+    assert _first_pass(c) != "synthesize_hqvit"
+
+
+def test_same_seed_same_circuit():
+    a = compile_hqvit(DIGITS, resolve_target("heavy-hex:5"), opt=2, seed=3)
+    b = compile_hqvit(DIGITS, resolve_target("heavy-hex:5"), opt=2, seed=3)
+    assert [seg.ops for seg in a.circuit.segments] == [seg.ops for seg in b.circuit.segments]
+    assert a.initial_layout == b.initial_layout and a.final_layout == b.final_layout
+
+
+@pytest.mark.parametrize("target", ["line:13", "grid:4x4"])
+def test_qsim_reproduces_the_closed_form_attention(target):
+    from hqvit.runtime.encoding import tokens_from_images
+    from hqvit.runtime.exact import exact_attention
+    from hqvit.runtime.quantum_attention import QsimAttention, qsim_attention
+
+    rng = np.random.default_rng(0)
+    images = torch.as_tensor(rng.uniform(0, 1, (3, 8, 8)))
+    images[0, :4, :4] = 0  # an all-zero patch: a masked token
+    tokens = tokens_from_images(images, DIGITS)
+    params = torch.as_tensor(rng.uniform(-np.pi, np.pi, (1, len(DIGITS.trainable_symbols()))))
+    backend = QsimAttention(DIGITS, _compiled(target, 2))
+    with torch.no_grad():
+        s_qsim, mask = qsim_attention(tokens, params, backend)
+        s_exact, valid = exact_attention(tokens, params, DIGITS)
+    assert torch.equal(mask, valid)
+    assert float((s_qsim - s_exact).abs().max()) < 1e-5
