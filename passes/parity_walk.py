@@ -68,11 +68,9 @@ def gray_step_of_parity(k: int) -> dict[int, int]:
 
 
 def _is_path(edges: list[tuple[int, int]]) -> bool:
-    degree: dict[int, int] = {}
-    for a, b in edges:
-        degree[a] = degree.get(a, 0) + 1
-        degree[b] = degree.get(b, 0) + 1
-    return max(degree.values(), default=0) <= 2
+    """Sparse: a tree (a path, or a heavy-hex piece with pendants), at most one cycle."""
+    wires = {w for e in edges for w in e}
+    return len(edges) <= len(wires)
 
 
 def _schedule(k: int, edges: list[tuple[int, int]]) -> tuple[int, int]:
@@ -455,14 +453,44 @@ def walk_tree(
 ) -> TreeWalk:
     """Level j's qubit starts on wire ``order[j]``; at the end wire w holds level ``desired[w]``
     where given (where the circuit after the tree wants it)."""
+    ops, vals = walk_levels(num_wires, edges, order, seed)
+    return finish_walk(num_wires, edges, order, ops, vals, desired)
+
+
+def walk_levels(
+    num_wires: int, edges: list[tuple[int, int]], order: list[int], seed: int = 0
+) -> tuple[list[WalkOp], list[int]]:
+    """Every level's walk; the wires are a permutation after each level but the last, which
+    leaves them as its walk ends (``finish_walk`` then chooses the final permutation)."""
     n = len(order)
     vals = [0] * num_wires
     for k, w in enumerate(order):
         vals[w] = 1 << k
     ops: list[WalkOp] = []
-    for k in range(n):
-        level_ops, vals = walk_level(vals, edges, k, seed, desired if k == n - 1 else None)
+    for k in range(n - 1):
+        level_ops, vals = walk_level(vals, edges, k, seed)
         ops += level_ops
+    if n == 1:
+        return [WalkOp("ry", order[0], level=0, step=0)], vals
+    steps = gray_step_of_parity(n - 1)
+    raw, vals = _walk(list(vals), list(edges), n - 1, seed, clean_end=True)
+    ops += [WalkOp("cx", a, b) if kind == "cx" else WalkOp("ry", a, level=n - 1, step=steps[b]) for kind, a, b in raw]
+    return ops, vals
+
+
+def finish_walk(
+    num_wires: int,
+    edges: list[tuple[int, int]],
+    order: list[int],
+    ops: list[WalkOp],
+    vals: list[int],
+    desired: dict[int, int] | None = None,
+) -> TreeWalk:
+    """The walk of ``walk_levels`` closed by the CNOTs that leave the wanted permutation; checked."""
+    ops = list(ops)
+    if any(v & (v - 1) for v in vals) or desired:
+        fix, vals = _arrange(list(vals), edges, desired)
+        ops += [WalkOp("cx", a, b) for a, b in fix]
     final = [v.bit_length() - 1 if v else -1 for v in vals]
     check_tree_walk(num_wires, edges, order, ops, final)
     return TreeWalk(ops, final)

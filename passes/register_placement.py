@@ -11,6 +11,7 @@ Correctness does not depend on the choice: any two disjoint connected regions wo
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import networkx as nx
@@ -134,24 +135,38 @@ def _paths(adj: dict[int, list[int]], region: tuple[int, ...], length: int) -> l
     return out
 
 
-def feature_arrangement(
-    target: Target, placement: Placement, feature_levels: list[int]
-) -> tuple[dict[int, int], dict[int, int]]:
+def feature_arrangements(
+    target: Target, placement: Placement, feature_levels: list[int], ends: list[list[int]], limit: int
+) -> list[tuple[dict[int, int], dict[int, int]]]:
     """Where the feature qubits should end the encoding, per copy (region wire -> tree level):
-    on a path in each region, so the ansatz's CNOT chain runs on couplers, with the m-th
-    features of the two copies as close as the graph allows, for the swap test's CNOTs. Minimises
-    the summed distances of the pairs over all such path pairs."""
+    on a path in each region, so the ansatz's CNOT chain runs on couplers, with the m-th features
+    of the two copies close, for the swap test's CNOTs. ``ends[copy][wire]`` is the level each
+    wire would hold without a wish. Minimises the hops the features must move from there plus the
+    extra hops between pairs (each hop is about one SWAP either way). The ``limit`` best."""
     adj = _adjacency(target)
     hops = target.coupling.hops
     length = len(feature_levels)
     pa = _paths(adj, placement.regions[0], length)
     pb = _paths(adj, placement.regions[1], length)
     if not pa or not pb:
-        return {}, {}
-    _, a, b = min((sum(int(hops[x, y]) for x, y in zip(a, b, strict=True)), a, b) for a in pa for b in pb)
+        return []
+    at = [{lv: placement.regions[c][w] for w, lv in enumerate(ends[c])} for c in range(2)]
+    move_a = {p: sum(int(hops[at[0][lv], q]) for lv, q in zip(feature_levels, p, strict=True)) for p in pa}
+    move_b = {p: sum(int(hops[at[1][lv], q]) for lv, q in zip(feature_levels, p, strict=True)) for p in pb}
+    ranked = heapq.nsmallest(
+        limit,
+        (
+            (move_a[a] + move_b[b] + sum(int(hops[x, y]) - 1 for x, y in zip(a, b, strict=True)), a, b)
+            for a in pa
+            for b in pb
+        ),
+    )
     wire_a = {q: w for w, q in enumerate(placement.regions[0])}
     wire_b = {q: w for w, q in enumerate(placement.regions[1])}
-    return (
-        {wire_a[q]: lv for q, lv in zip(a, feature_levels, strict=True)},
-        {wire_b[q]: lv for q, lv in zip(b, feature_levels, strict=True)},
-    )
+    return [
+        (
+            {wire_a[q]: lv for q, lv in zip(a, feature_levels, strict=True)},
+            {wire_b[q]: lv for q, lv in zip(b, feature_levels, strict=True)},
+        )
+        for _, a, b in ranked
+    ]

@@ -22,10 +22,13 @@ from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import AmplitudeEncode, Circuit, Gate, Segment
 from hqvit.passes import cancel, consolidate, expand_three_qubit, lower, sabre
 from hqvit.passes.base import PassContext
-from hqvit.passes.parity_walk import TreeWalk, walk_tree
-from hqvit.passes.register_placement import Placement, candidate_placements, feature_arrangement
+from hqvit.passes.parity_walk import TreeWalk, cleanup_to_permutation, finish_walk, walk_levels
+from hqvit.passes.register_placement import Placement, candidate_placements, feature_arrangements
 
 REST_TRIALS = 64
+# feature end positions tried per placement besides the free one (each costs a clean-up and a
+# routing of the small rest, not a walk)
+ARRANGEMENTS_TRIED = 4
 
 
 def applicable(circuit: Circuit) -> bool:
@@ -35,10 +38,17 @@ def applicable(circuit: Circuit) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _walk(shape: tuple[tuple[int, int], ...], n: int, seed: int, desired: tuple[tuple[int, int], ...]) -> TreeWalk:
-    """Walks depend only on the region's couplers in level labels and where the features should
-    end: cached across placements, copies and compiles."""
-    return walk_tree(n, list(shape), list(range(n)), seed, dict(desired))
+def _levels(shape: tuple[tuple[int, int], ...], n: int, seed: int) -> tuple[list, list[int]]:
+    """Walks depend only on the region's couplers in level labels: cached across placements,
+    copies and compiles (``walk_levels``: the last level's end not yet cleaned up)."""
+    return walk_levels(n, list(shape), list(range(n)), seed)
+
+
+def _free_end(shape: tuple[tuple[int, int], ...], n: int, seed: int) -> list[int]:
+    """Where each level would end with the cheapest clean-up (wire -> level)."""
+    _, vals = _levels(shape, n, seed)
+    _, out = cleanup_to_permutation(list(vals), list(shape))
+    return [v.bit_length() - 1 for v in out]
 
 
 def _encode_gates(op: AmplitudeEncode, region: tuple[int, ...], walk: TreeWalk) -> tuple[list[Gate], dict[int, int]]:
@@ -62,19 +72,32 @@ def _rest(circuit: Circuit, ctx: PassContext) -> Circuit:
     return rest
 
 
-def synthesize(circuit: Circuit, ctx: PassContext, placement: Placement) -> tuple[Circuit, list[int], object]:
-    """One placement: the physical circuit, the initial layout and the winning routing."""
+def synthesize(circuit: Circuit, ctx: PassContext, placement: Placement) -> list[tuple[Circuit, list[int], object]]:
+    """One placement, with each candidate end position of the features: the physical circuit,
+    the initial layout and the winning routing of the rest."""
     target = ctx.target
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
+    n_features = len(circuit.registers.get("feature1", ()))
+    n = len(encodes[0].qubits)
+    shapes = [placement.shape(copy, target) for copy in range(len(encodes))]
+    wishes: list[tuple[dict[int, int], ...]] = [tuple({} for _ in encodes)]
+    if n_features and len(encodes) == 2:
+        ends = [_free_end(shape, n, ctx.seed) for shape in shapes]
+        wishes += feature_arrangements(target, placement, list(range(n - n_features, n)), ends, ARRANGEMENTS_TRIED)
+    return [_synthesize_with(circuit, ctx, placement, shapes, desired) for desired in wishes]
+
+
+def _synthesize_with(circuit: Circuit, ctx: PassContext, placement: Placement, shapes, desired):
+    target = ctx.target
+    encodes = next(s for s in circuit.segments if s.name == "encode").ops
+    n = len(encodes[0].qubits)
     gates: list[Gate] = []
     start: dict[int, int] = {}
     after: dict[int, int] = {}
-    n_features = len(circuit.registers.get("feature1", ()))
-    n = len(encodes[0].qubits)
-    desired = feature_arrangement(target, placement, list(range(n - n_features, n))) if n_features else ({}, {})
     for copy, op in enumerate(encodes):
         region = placement.regions[copy]
-        walk = _walk(placement.shape(copy, target), len(op.qubits), ctx.seed, tuple(sorted(desired[copy].items())))
+        ops, vals = _levels(shapes[copy], n, ctx.seed)
+        walk = finish_walk(n, list(shapes[copy]), list(range(n)), ops, vals, desired[copy])
         copy_gates, end = _encode_gates(op, region, walk)
         gates += copy_gates
         start.update({q: region[j] for j, q in enumerate(op.qubits)})
@@ -109,9 +132,9 @@ def run(circuit: Circuit, ctx: PassContext) -> Circuit:
         raise ValueError(f"no two disjoint connected regions of {n} qubits on {target.name}")
     results = []
     for p in placements:
-        physical, layout, best = synthesize(circuit, ctx, p)
-        results.append((sabre.exact_cost_of(physical, ctx.coupling), p.regions, physical, layout, best))
-    _, regions, physical, layout, best = min(results, key=lambda r: (r[0], r[1]))
+        for i, (physical, layout, best) in enumerate(synthesize(circuit, ctx, p)):
+            results.append((sabre.exact_cost_of(physical, ctx.coupling), p.regions, i, physical, layout, best))
+    _, regions, _, physical, layout, best = min(results, key=lambda r: r[:3])
     props = ctx.properties
     props["layout"], props["final_layout"] = layout, best.final_layout
     props["swaps"] = sum(g.name == "swap" for g in physical.gates())
