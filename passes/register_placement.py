@@ -71,6 +71,13 @@ def tree_order(region: list[int], target: Target, toward: set[int] | None = None
     target; ties go to qubits nearer the other copy (``toward``), where the last levels, the
     feature qubits, are wanted for the swap test."""
     g = target.graph.subgraph(region)
+    ends = [q for q in region if g.degree(q) == 1]
+    if len(ends) == 2 and all(g.degree(q) <= 2 for q in region) and nx.is_connected(g):
+        # a path: the root at the end away from the other copy, the levels in path order, so the
+        # last levels (the features) start next to it; splitting levels off one end keeps the
+        # walk's doubling steps short
+        far = max(ends, key=lambda q: (sum(target.coupling.hops[q, p] for p in toward or ()), -q))
+        return tuple(nx.shortest_path(g, far, next(q for q in ends if q != far)))
     central = nx.closeness_centrality(g)
     near = {q: 0 for q in region}
     if toward:

@@ -29,6 +29,7 @@ REST_TRIALS = 64
 # feature end positions tried per placement besides the free one (each costs a clean-up and a
 # routing of the small rest, not a walk)
 ARRANGEMENTS_TRIED = 4
+WALK_SEEDS = {1: 1, 2: 4, 4: 8}  # by the preset's placement count (opt 1, 2, 3); trees of up to 7 qubits only
 
 
 def applicable(circuit: Circuit) -> bool:
@@ -80,14 +81,19 @@ def synthesize(circuit: Circuit, ctx: PassContext, placement: Placement) -> list
     n_features = len(circuit.registers.get("feature1", ()))
     n = len(encodes[0].qubits)
     shapes = [placement.shape(copy, target) for copy in range(len(encodes))]
-    wishes: list[tuple[dict[int, int], ...]] = [tuple({} for _ in encodes)]
-    if n_features and len(encodes) == 2:
-        ends = [_free_end(shape, n, ctx.seed) for shape in shapes]
-        wishes += feature_arrangements(target, placement, list(range(n - n_features, n)), ends, ARRANGEMENTS_TRIED)
-    return [_synthesize_with(circuit, ctx, placement, shapes, desired) for desired in wishes]
+    # small trees are cheap to walk: several seeds give several ends to arrange and route from
+    seeds = [ctx.seed * 1000 + s for s in range(WALK_SEEDS.get(ctx.options.get("placements", 1), 1) if n <= 7 else 1)]
+    out = []
+    for seed in seeds:
+        wishes: list[tuple[dict[int, int], ...]] = [tuple({} for _ in encodes)]
+        if n_features and len(encodes) == 2:
+            ends = [_free_end(shape, n, seed) for shape in shapes]
+            wishes += feature_arrangements(target, placement, list(range(n - n_features, n)), ends, ARRANGEMENTS_TRIED)
+        out += [_synthesize_with(circuit, ctx, placement, shapes, desired, seed) for desired in wishes]
+    return out
 
 
-def _synthesize_with(circuit: Circuit, ctx: PassContext, placement: Placement, shapes, desired):
+def _synthesize_with(circuit: Circuit, ctx: PassContext, placement: Placement, shapes, desired, seed: int):
     target = ctx.target
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
     n = len(encodes[0].qubits)
@@ -96,7 +102,7 @@ def _synthesize_with(circuit: Circuit, ctx: PassContext, placement: Placement, s
     after: dict[int, int] = {}
     for copy, op in enumerate(encodes):
         region = placement.regions[copy]
-        ops, vals = _levels(shapes[copy], n, ctx.seed)
+        ops, vals = _levels(shapes[copy], n, seed)
         walk = finish_walk(n, list(shapes[copy]), list(range(n)), ops, vals, desired[copy])
         copy_gates, end = _encode_gates(op, region, walk)
         gates += copy_gates
