@@ -29,6 +29,7 @@ REST_TRIALS = 64
 # feature end positions tried per placement besides the free one (each costs a clean-up and a
 # routing of the small rest, not a walk)
 ARRANGEMENTS_TRIED = 4
+LARGE_TREE = 9
 WALK_SEEDS = {1: 1, 2: 4, 4: 8}  # by the preset's placement count (opt 1, 2, 3); trees of up to 7 qubits only
 
 
@@ -132,7 +133,11 @@ def run(circuit: Circuit, ctx: PassContext) -> Circuit:
         return circuit
     target = ctx.target
     n = len(next(s for s in circuit.segments if s.name == "encode").ops[0].qubits)
-    limit = max(1, ctx.options.get("placements", 1))  # distinct region shapes synthesized and routed
+    # distinct region shapes synthesized and routed; a 10-qubit tree costs seconds of search per
+    # shape, so large registers try at most two
+    limit = max(1, ctx.options.get("placements", 1))
+    if n >= LARGE_TREE:
+        limit = min(limit, 2)
     placements = candidate_placements(target, n, limit)
     if not placements:
         raise ValueError(f"no two disjoint connected regions of {n} qubits on {target.name}")
