@@ -66,7 +66,12 @@ TIME_LIMIT = 90.0  # seconds per compile; a tool that takes longer is a "timed o
 def _compile(tool: str, qasm: str, target, cfg=None, bindings=None) -> Compiled:
     if tool == "ours" and cfg is not None:
         compiled = compile_hqvit(cfg, target, opt=3)
-        return ours(qasm, target, compiled=compiled, bindings=bindings)
+        out = ours(qasm, target, compiled=compiled, bindings=bindings)
+        try:  # for an ``evaluate(details=...)`` caller; never scored, never fails the compile
+            out.report = compiled.report()
+        except Exception as e:
+            out.report = {"error": f"{type(e).__name__}: {e}"}
+        return out
     return TOOLS["ours" if tool == "ours-bound" else tool](qasm, target)
 
 
@@ -98,7 +103,12 @@ def run_tool(tool: str, qasm: str, target, cfg=None, bindings=None) -> Compiled:
     return value
 
 
-def evaluate(label: str, qasm: str, target_name: str, target, tools, cfg=None, bindings=None) -> list[dict]:
+def evaluate(
+    label: str, qasm: str, target_name: str, target, tools, cfg=None, bindings=None, details=None, scorer=None
+) -> list[dict]:
+    """One row per tool. ``details(tool, compiled)``, if given, returns extra fields for a row
+    whose compile succeeded (compare_synthesis.py reads the kept path from ``compiled.report``);
+    ``scorer`` replaces ``score`` (same signature), the equivalence check is unchanged."""
     logical, qubits = logical_cirq(qasm)
     rows = []
     for tool in tools:
@@ -111,8 +121,10 @@ def evaluate(label: str, qasm: str, target_name: str, target, tools, cfg=None, b
             rows.append(row)
             continue
         row["seconds"] = out.seconds
+        if details is not None:
+            row.update(details(tool, out))
         try:
-            row.update(score(out, target))
+            row.update((scorer or score)(out, target))
         except Exception as e:
             row.update(status=f"scoring failed: {e}"[:300])
             rows.append(row)
@@ -323,11 +335,9 @@ def main() -> None:
     else:
         rows = run_targets(targets, args.quick)
     summary = summarize(rows)
-    machine = f"{platform.node()} ({platform.machine()}, {platform.python_version()})"
+    machine = machine_label()
     day = str(date.today())
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"{day}-{platform.node()}-compilers"
+    stem = result_stem(Path(args.out_dir), day, "compilers")
     versions = _versions()
     stem.with_suffix(".json").write_text(
         json.dumps(
@@ -346,6 +356,16 @@ def main() -> None:
     pngs = charts(summary, stem)
     print(markdown([], summary, machine, day))
     print("wrote", stem.with_suffix(".json"), stem.with_suffix(".md"), *pngs)
+
+
+def machine_label() -> str:
+    return f"{platform.node()} ({platform.machine()}, {platform.python_version()})"
+
+
+def result_stem(out_dir: Path, day: str, kind: str) -> Path:
+    """``out_dir/<date>-<machine>-<kind>`` (add .json / .md); creates ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir / f"{day}-{platform.node()}-{kind}"
 
 
 def _versions() -> dict:
