@@ -303,7 +303,10 @@ def _compile(
     seen = target if noise_aware or target.ideal else noise_blind(target)
     ctx = PassContext(seen, device=target, seed=seed, options=dict(p))
     records: list[PassRecord] = []
-    circuit = PassManager(preset_passes(opt, target, path)).run(logical, ctx, records)
+    try:
+        circuit = PassManager(preset_passes(opt, target, path)).run(logical, ctx, records)
+    except synthesize_hqvit.SynthesisUnavailable:
+        return _compile(logical, target, config, opt, seed, noise_aware, "generic")
     if target.ideal:
         circuit = Circuit(target.num_qubits, circuit.segments, circuit.symbols, circuit.registers)
         ctx.properties["layout"] = list(range(logical.num_qubits))

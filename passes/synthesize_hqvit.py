@@ -33,6 +33,11 @@ LARGE_TREE = 9
 WALK_SEEDS = {1: 1, 2: 4, 4: 8}  # by the preset's placement count (opt 1, 2, 3); trees of up to 7 qubits only
 
 
+class SynthesisUnavailable(ValueError):
+    """The device has no two disjoint connected regions for the copies: the pipeline falls back
+    to the generic path (which routes through whatever connects them)."""
+
+
 def applicable(circuit: Circuit) -> bool:
     """An encode segment of amplitude encodings of disjoint registers, nothing else in it."""
     seg = next((s for s in circuit.segments if s.name == "encode"), None)
@@ -140,7 +145,7 @@ def run(circuit: Circuit, ctx: PassContext) -> Circuit:
         limit = min(limit, 2)
     placements = candidate_placements(target, n, limit)
     if not placements:
-        raise ValueError(f"no two disjoint connected regions of {n} qubits on {target.name}")
+        raise SynthesisUnavailable(f"no two disjoint connected regions of {n} qubits on {target.name}")
     results = []
     for p in placements:
         for i, (physical, layout, best) in enumerate(synthesize(circuit, ctx, p)):

@@ -80,6 +80,18 @@ def test_qasm_input_takes_the_generic_path():
     assert _first_pass(c) != "synthesize_hqvit"
 
 
+def test_a_device_without_room_for_two_regions_falls_back_to_routing():
+    """A star: every connected set of two or more qubits holds the centre, so the copies cannot
+    be placed as units; the generic path routes through the centre instead."""
+    import dataclasses
+
+    base = resolve_target("line:13")
+    star = dataclasses.replace(base, name="star13", couplers={(0, q): 0.01 for q in range(1, 13)})
+    c = compile_hqvit(DIGITS, star, opt=2)
+    assert _first_pass(c) == "lower"
+    assert_equivalent(c, atol=1e-5, trials=1)
+
+
 def test_same_seed_same_circuit():
     a = compile_hqvit(DIGITS, resolve_target("heavy-hex:5"), opt=2, seed=3)
     b = compile_hqvit(DIGITS, resolve_target("heavy-hex:5"), opt=2, seed=3)
