@@ -19,6 +19,8 @@ import numpy as np
 
 from hqvit.targets import Target
 
+IDLE_WEIGHT = 1.5  # two-qubit gate durations per 2^n: the rough length of the walks
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -91,10 +93,23 @@ def tree_order(region: list[int], target: Target, toward: set[int] | None = None
     return tuple(order)
 
 
+def placement_costs(target: Target, copy_qubits: int) -> np.ndarray:
+    """Per qubit: readout and one-qubit error, plus its idle decay 1/T1 + 1/T2 over a rough
+    duration of the encoding (its walks are mostly sequential: about 1.5 * 2^n two-qubit gates).
+    On fixed-coupler devices with slow gates the idle term dominates the ESP, and which qubits
+    sit idle matters more than a few gates."""
+    duration_us = target.durations_ns.get("two_qubit", 0.0) * IDLE_WEIGHT * (1 << copy_qubits) / 1000.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.nan_to_num(1.0 / np.asarray(target.t1_us, float), posinf=0.0) + np.nan_to_num(
+            1.0 / np.asarray(target.t2_us, float), posinf=0.0
+        )
+    return np.asarray(target.qubit_cost, dtype=float) + duration_us * rate
+
+
 def candidate_placements(target: Target, copy_qubits: int, limit: int, seeds: int = 48) -> list[Placement]:
     """Up to ``limit`` placements with distinct region shapes, best score first (lower is better)."""
     adj = _adjacency(target)
-    cost = np.asarray(target.qubit_cost, dtype=float)
+    cost = placement_costs(target, copy_qubits)
     mean_edge = np.mean(list(target.coupler_costs.values())) if target.couplers else 1.0
     order = sorted(adj, key=lambda q: (-len(adj[q]), cost[q], q))[:seeds]
     found: dict[tuple, Placement] = {}

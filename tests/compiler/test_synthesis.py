@@ -116,3 +116,17 @@ def test_qsim_reproduces_the_closed_form_attention(target):
         s_exact, valid = exact_attention(tokens, params, DIGITS)
     assert torch.equal(mask, valid)
     assert float((s_qsim - s_exact).abs().max()) < 1e-5
+
+
+def test_placement_avoids_qubits_that_decay_while_idle():
+    """Two rows of a 5x5 grid with T1 = T2 = 1 us: the copies go to the three good rows."""
+    import dataclasses
+
+    base = resolve_target("grid:5x5")
+    t1 = np.array(base.t1_us, dtype=float)
+    t2 = np.array(base.t2_us, dtype=float)
+    t1[:10] = t2[:10] = 1.0
+    leaky = dataclasses.replace(base, name="leaky", t1_us=t1, t2_us=t2)
+    c = compile_hqvit(DIGITS, leaky, opt=1)
+    assert _first_pass(c) == "synthesize_hqvit"
+    assert not set(c.initial_layout) & set(range(10)), c.initial_layout
