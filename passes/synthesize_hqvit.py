@@ -39,9 +39,13 @@ class SynthesisUnavailable(ValueError):
 
 
 def applicable(circuit: Circuit) -> bool:
-    """An encode segment of amplitude encodings of disjoint registers, nothing else in it."""
+    """An encode segment of exactly two amplitude encodings of equal, disjoint registers (the
+    HQViT copies), nothing else in it."""
     seg = next((s for s in circuit.segments if s.name == "encode"), None)
-    return seg is not None and bool(seg.ops) and all(isinstance(op, AmplitudeEncode) for op in seg.ops)
+    if seg is None or len(seg.ops) != 2 or not all(isinstance(op, AmplitudeEncode) for op in seg.ops):
+        return False
+    a, b = (op.qubits for op in seg.ops)
+    return len(a) == len(b) and not set(a) & set(b)
 
 
 @functools.lru_cache(maxsize=64)

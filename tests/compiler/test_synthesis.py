@@ -130,3 +130,17 @@ def test_placement_avoids_qubits_that_decay_while_idle():
     c = compile_hqvit(DIGITS, leaky, opt=1)
     assert _first_pass(c) == "synthesize_hqvit"
     assert not set(c.initial_layout) & set(range(10)), c.initial_layout
+
+
+def test_only_the_two_copy_encoding_takes_the_synthesis_path():
+    from hqvit.ir.circuit import AmplitudeEncode, Circuit, Segment
+    from hqvit.ir.encoding import encoding_symbols
+
+    one = Circuit(
+        6, [Segment("encode", [AmplitudeEncode(tuple(range(6)), "x")])], dict.fromkeys(encoding_symbols("x", 6), "data")
+    )
+    assert not synthesize_hqvit.applicable(one)
+    assert synthesize_hqvit.applicable(build_attention_circuit(DIGITS))
+    c = compile_circuit(one, resolve_target("grid:4x4"), opt=2)
+    assert _first_pass(c) == "lower"
+    assert_equivalent(c, atol=1e-5, trials=1)
