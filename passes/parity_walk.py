@@ -120,12 +120,10 @@ def _doubled_walk(vals: list[int], edges: list[tuple[int, int]], k: int, seed: i
     tbit = 1 << k
     (home,) = [w for w, v in enumerate(vals) if v & tbit]
     wires = {w for a, b in edges for w in (a, b)}
-    adj: dict[int, list[int]] = {w: [] for w in range(len(vals))}
-    for a, b in edges:
-        adj[a].append(b)
-        adj[b].append(a)
+    adj = _adjacency(len(vals), edges)
     cuts = _cut_vertices(adj, wires)
-    dist = {w: len(_path_to(_bfs_parents(adj, home, wires), w)) - 1 for w in wires}
+    from_home = _bfs_parents(adj, home, wires)
+    dist = {w: len(_path_to(from_home, w)) - 1 for w in wires}
     options = [w for w in wires - cuts if w != home and vals[w] and vals[w] & (vals[w] - 1) == 0 and vals[w] < tbit]
     if not options:
         return None
@@ -153,7 +151,7 @@ def _doubled_walk(vals: list[int], edges: list[tuple[int, int]], k: int, seed: i
     full_parent = _bfs_parents(adj, holder, wires)
     inject = [("cx", a, b) for a, b in _long_cx(_path_to(full_parent, cw))]
     backward: Raw = [(kind, a, b ^ cbit if kind == "ry" else b) for kind, a, b in reversed(forward)]
-    eject = [("cx", a, b) for a, b in _long_cx(_path_to(_bfs_parents(adj, home, wires), cw))]
+    eject = [("cx", a, b) for a, b in _long_cx(_path_to(from_home, cw))]
     ops = forward + inject + backward + eject
     end = list(vals)
     for kind, a, b in ops:
@@ -212,17 +210,15 @@ def _constructive_step(vals: list[int], vis: set[int], edges, k: int) -> Raw:
     (h,) = [w for w, v in enumerate(vals) if v & tbit]
     wires = {w for a, b in edges for w in (a, b)} | {h}
     others = [w for w in sorted(wires) if w != h]
-    adj: dict[int, list[int]] = {w: [] for w in range(len(vals))}
-    for a, b in edges:
-        adj[a].append(b)
-        adj[b].append(a)
+    adj = _adjacency(len(vals), edges)
     parent = _bfs_parents(adj, h, wires)
     hops = {w: len(_path_to(parent, w)) - 1 for w in others}
+    basis = _basis(vals, others)
     best = None
     for m in range(1 << k):
         if m in vis:
             continue
-        combo = _solve(vals, others, (vals[h] ^ tbit) ^ m)
+        combo = _combination(basis, others, (vals[h] ^ tbit) ^ m)
         cost = sum(1 if hops[w] == 1 else 4 * (hops[w] - 1) for w in combo)
         if best is None or cost < best[0]:
             best = (cost, m, combo)
@@ -240,7 +236,12 @@ def _constructive_step(vals: list[int], vis: set[int], edges, k: int) -> Raw:
 
 def _solve(vals: list[int], wires: list[int], target: int) -> list[int]:
     """The wires whose values XOR to ``target`` (GF(2) elimination; they must be independent)."""
-    basis: list[tuple[int, int]] = []  # (reduced row, bitmask over ``wires``), distinct leading bits
+    return _combination(_basis(vals, wires), wires, target)
+
+
+def _basis(vals: list[int], wires: list[int]) -> list[tuple[int, int]]:
+    """(reduced row, bitmask over ``wires``) with distinct leading bits, largest first."""
+    basis: list[tuple[int, int]] = []
     for i, w in enumerate(wires):
         row, combo = vals[w], 1 << i
         for brow, bcombo in basis:
@@ -249,6 +250,10 @@ def _solve(vals: list[int], wires: list[int], target: int) -> list[int]:
         if row:
             basis.append((row, combo))
             basis.sort(key=lambda x: -x[0])
+    return basis
+
+
+def _combination(basis: list[tuple[int, int]], wires: list[int], target: int) -> list[int]:
     combo = 0
     for brow, bcombo in basis:
         if target ^ brow < target:
@@ -285,11 +290,9 @@ def _token_swaps(vals: list[int], edges: list[tuple[int, int]], desired: dict[in
     from scipy.optimize import linear_sum_assignment
 
     wires = sorted({w for e in edges for w in e} | set(desired))
-    adj: dict[int, list[int]] = {w: [] for w in range(len(vals))}
-    for a, b in edges:
-        adj[a].append(b)
-        adj[b].append(a)
-    hops = {w: {u: len(_path_to(_bfs_parents(adj, w, set(wires)), u)) - 1 for u in wires} for w in wires}
+    adj = _adjacency(len(vals), edges)
+    parents = {w: _bfs_parents(adj, w, set(wires)) for w in wires}
+    hops = {w: {u: len(_path_to(parents[w], u)) - 1 for u in wires} for w in wires}
     var_at = {w: vals[w].bit_length() - 1 for w in wires}
     where = {v: w for w, v in var_at.items()}
     goal = {v: w for w, v in desired.items()}
@@ -315,13 +318,21 @@ def _token_swaps(vals: list[int], edges: list[tuple[int, int]], desired: dict[in
             move = next(((a, b) for a, b in pairs if min(gain(a, b)) >= 0 and max(gain(a, b)) > 0), None)
         if move is None:
             v = next(v for v in sorted(goal) if where[v] != goal[v])
-            path = _path_to(_bfs_parents(adj, goal[v], set(wires)), where[v])
+            path = _path_to(parents[goal[v]], where[v])
             move = (path[0], path[1])
         a, b = move
         var_at[a], var_at[b] = var_at[b], var_at[a]
         where[var_at[a]], where[var_at[b]] = a, b
         swaps.append((a, b))
     return swaps
+
+
+def _adjacency(num_wires: int, edges) -> dict[int, list[int]]:
+    adj: dict[int, list[int]] = {w: [] for w in range(num_wires)}
+    for a, b in edges:
+        adj[a].append(b)
+        adj[b].append(a)
+    return adj
 
 
 def _bfs_parents(adj: dict[int, list[int]], root: int, allowed: set[int]) -> dict[int, int]:
@@ -379,10 +390,7 @@ def cleanup_to_permutation(
     variables of its row are removed by adding the rows that sum to them (long-range CNOTs)."""
     vals = list(vals)
     nodes = {w for w, v in enumerate(vals) if v}
-    adj: dict[int, list[int]] = {w: [] for w in range(len(vals))}
-    for a, b in edges:
-        adj[a].append(b)
-        adj[b].append(a)
+    adj = _adjacency(len(vals), edges)
     out: list[tuple[int, int]] = []
 
     def cx(a: int, b: int) -> None:

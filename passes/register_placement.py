@@ -41,13 +41,9 @@ def _inside(region, target: Target) -> list[tuple[int, int]]:
 
 
 def _adjacency(target: Target) -> dict[int, list[int]]:
-    usable = set(target.usable_qubits)
-    adj: dict[int, list[int]] = {q: [] for q in usable}
-    for a, b in target.edges:
-        if a in usable and b in usable:
-            adj[a].append(b)
-            adj[b].append(a)
-    return adj
+    """The Target's coupling graph on its usable qubits, neighbours in ascending order."""
+    g = target.graph.subgraph(target.usable_qubits)
+    return {q: sorted(g[q]) for q in sorted(g)}
 
 
 def grow_region(
