@@ -141,7 +141,7 @@ def sabre_route_once(
 
 
 def sabre_route(
-    circuit: Circuit,
+    circuit: Circuit | FlatCircuit,
     target: Target,
     layout: list[int],
     trials: int = 4,
@@ -150,7 +150,7 @@ def sabre_route(
 ) -> list[RoutingResult]:
     """``trials`` seeded SABRE runs from the same initial layout (the caller picks the best)."""
     cd = cd or target.coupling
-    flat = FlatCircuit(circuit)
+    flat = circuit if isinstance(circuit, FlatCircuit) else FlatCircuit(circuit)
     return [sabre_route_once(flat, cd, target.num_qubits, layout, seed * 1000 + t) for t in range(trials)]
 
 

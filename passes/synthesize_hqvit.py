@@ -83,10 +83,14 @@ def _rest(circuit: Circuit, ctx: PassContext) -> Circuit:
     return rest
 
 
-def synthesize(circuit: Circuit, ctx: PassContext, placement: Placement) -> list[tuple[Circuit, list[int], object]]:
+def synthesize(
+    circuit: Circuit, ctx: PassContext, placement: Placement, rest: sabre.FlatCircuit | None = None
+) -> list[tuple[Circuit, list[int], object]]:
     """One placement, with each candidate end position of the features: the physical circuit,
-    the initial layout and the winning routing of the rest."""
+    the initial layout and the winning routing of the rest (``rest``: the lowered non-encode
+    segments, built once by the caller for every placement and candidate)."""
     target = ctx.target
+    rest = rest or sabre.FlatCircuit(_rest(circuit, ctx))
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
     n_features = len(circuit.registers.get("feature1", ()))
     n = len(encodes[0].qubits)
@@ -99,11 +103,13 @@ def synthesize(circuit: Circuit, ctx: PassContext, placement: Placement) -> list
         if n_features and len(encodes) == 2:
             ends = [_free_end(shape, n, seed) for shape in shapes]
             wishes += feature_arrangements(target, placement, list(range(n - n_features, n)), ends, ARRANGEMENTS_TRIED)
-        out += [_synthesize_with(circuit, ctx, placement, shapes, desired, seed) for desired in wishes]
+        out += [_synthesize_with(circuit, ctx, placement, shapes, desired, seed, rest) for desired in wishes]
     return out
 
 
-def _synthesize_with(circuit: Circuit, ctx: PassContext, placement: Placement, shapes, desired, seed: int):
+def _synthesize_with(
+    circuit: Circuit, ctx: PassContext, placement: Placement, shapes, desired, seed: int, rest: sabre.FlatCircuit
+):
     target = ctx.target
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
     n = len(encodes[0].qubits)
@@ -127,7 +133,6 @@ def _synthesize_with(circuit: Circuit, ctx: PassContext, placement: Placement, s
             p = min(free, key=lambda p: (sum(dist[p, x] for x in after.values()), p))
             start[q] = after[q] = p
             used.add(p)
-    rest = _rest(circuit, ctx)
     layout_after = [after[q] for q in range(circuit.num_qubits)]
     # the rest is small: many seeded trials cost little next to the walks
     trials = sabre.sabre_route(rest, target, layout_after, REST_TRIALS, ctx.seed, ctx.coupling)
@@ -150,9 +155,10 @@ def run(circuit: Circuit, ctx: PassContext) -> Circuit:
     placements = candidate_placements(target, n, limit)
     if not placements:
         raise SynthesisUnavailable(f"no two disjoint connected regions of {n} qubits on {target.name}")
+    rest = sabre.FlatCircuit(_rest(circuit, ctx))
     results = []
     for p in placements:
-        for i, (physical, layout, best) in enumerate(synthesize(circuit, ctx, p)):
+        for i, (physical, layout, best) in enumerate(synthesize(circuit, ctx, p, rest)):
             results.append((sabre.exact_cost_of(physical, ctx.coupling), p.regions, i, physical, layout, best))
     _, regions, _, physical, layout, best = min(results, key=lambda r: r[:3])
     props = ctx.properties
