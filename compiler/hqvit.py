@@ -17,6 +17,7 @@ from hqvit.ir.resources import check_compilable
 
 if TYPE_CHECKING:
     from hqvit.ir.circuit import Circuit
+    from hqvit.ir.specialization import EncodingSpecialization
 
 SWAP_TESTS = ("bell", "cswap")
 
@@ -115,7 +116,9 @@ class HQViTConfig:
         )
 
 
-def build_attention_circuit(cfg: HQViTConfig) -> Circuit:
+def build_attention_circuit(cfg: HQViTConfig, specialization: EncodingSpecialization | None = None) -> Circuit:
+    """The logical circuit; with ``specialization`` (a data set's always-zero amplitudes, same
+    register size) both trees leave out the rotations that data set never needs."""
     # the IR loads cirq (~1.5 s); importing it here keeps HQViTConfig light for the CLI parser
     from hqvit.ir.circuit import DATA, TRAINABLE, AmplitudeEncode, Ansatz, Circuit, Measure, Segment, SwapTest
 
@@ -129,13 +132,23 @@ def build_attention_circuit(cfg: HQViTConfig) -> Circuit:
     if cfg.swap_test == "cswap":
         ancilla = 2 * n
         registers["ancilla"] = (ancilla,)
+    zero_steps: tuple[tuple[int, ...], ...] = ()
+    if specialization is not None:
+        if specialization.num_qubits != n:
+            raise InputError(
+                f"the specialization is for {specialization.num_qubits}-qubit registers, the circuit has {n}"
+            )
+        zero_steps = specialization.zero_steps()
+    # every data symbol stays declared (a dropped one binds to 0), so bindings keep their order
     symbols = {s: DATA for s in encoding_symbols("x", n)}
     symbols.update({s: TRAINABLE for s in cfg.trainable_symbols()})
     readout = [SwapTest(feat1, feat2, cfg.swap_test, ancilla)]
     measured = idx1 + idx2 + (feat1 + feat2 if cfg.swap_test == "bell" else (ancilla,))
     readout.append(Measure(measured))
     segments = [
-        Segment("encode", [AmplitudeEncode(idx1 + feat1, "x"), AmplitudeEncode(idx2 + feat2, "x")]),
+        Segment(
+            "encode", [AmplitudeEncode(idx1 + feat1, "x", zero_steps), AmplitudeEncode(idx2 + feat2, "x", zero_steps)]
+        ),
         Segment("trainable", [Ansatz(feat1, cfg.layers, "q"), Ansatz(feat2, cfg.layers, "k")]),
         Segment("readout", readout),
     ]

@@ -27,6 +27,7 @@ from hqvit.compiler.passmanager import PassManager, best_of
 from hqvit.ir.circuit import Circuit, Gate
 from hqvit.ir.errors import InputError
 from hqvit.ir.metrics import depth, gate_counts
+from hqvit.ir.specialization import EncodingSpecialization
 from hqvit.passes import (
     cancel,
     consolidate,
@@ -65,6 +66,7 @@ class CompiledCircuit:
     passes: list[PassRecord] = field(default_factory=list)
     seconds: float = 0.0
     swaps: int = 0
+    specialization: EncodingSpecialization | None = None  # images must be admitted by it to bind
 
     def success_probability(self, scale: float = 1.0) -> dict:
         moments = [[(g.name, g.qubits) for g in m] for m in self.schedule.moments]
@@ -108,6 +110,13 @@ class CompiledCircuit:
         if not self.target.ideal:
             s = self.success_probability(noise_scale)
             out.update(s, noise_scale=noise_scale)
+        if self.specialization is not None:
+            spec = self.specialization
+            out["specialization"] = {
+                "source": spec.source,
+                "zero_amplitudes": len(spec.zero_amplitudes),
+                "dropped_rotations_per_copy": spec.dropped_rotations,
+            }
         if self.config is not None:
             cfg = self.config
             out.update(
@@ -331,6 +340,15 @@ def _compile(
 
 
 def compile_hqvit(
-    cfg: HQViTConfig, target: Target | None = None, opt: int = 2, seed: int = 0, noise_aware: bool = True
+    cfg: HQViTConfig,
+    target: Target | None = None,
+    opt: int = 2,
+    seed: int = 0,
+    noise_aware: bool = True,
+    specialization: EncodingSpecialization | None = None,
 ) -> CompiledCircuit:
-    return compile_circuit(build_attention_circuit(cfg), target, cfg, opt, seed, noise_aware)
+    """The HQViT circuit of ``cfg`` compiled for ``target``; with ``specialization`` the trees
+    skip the rotations its data set never needs, and the result binds only images it admits."""
+    compiled = compile_circuit(build_attention_circuit(cfg, specialization), target, cfg, opt, seed, noise_aware)
+    compiled.specialization = specialization
+    return compiled

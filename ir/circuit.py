@@ -48,11 +48,17 @@ class AmplitudeEncode:
 
     ``qubits[0]`` is the root of the tree. The level-k multiplexor's Gray-code angles are the data
     symbols ``f"{prefix}{k}_{i}"`` for i < 2**k, computed from the image by
-    ``compiler.encoding.encoding_angles``.
+    ``runtime.encoding.encoding_angles``. ``zero_steps[k]`` lists the level-k steps whose angle
+    is zero for every image the circuit accepts (a dataset specialization,
+    ``hqvit.ir.specialization``): their rotations are left out.
     """
 
     qubits: tuple[int, ...]
     prefix: str
+    zero_steps: tuple[tuple[int, ...], ...] = ()
+
+    def kept(self, k: int, step: int) -> bool:
+        return not self.zero_steps or step not in self.zero_steps[k]
 
 
 @dataclass(frozen=True)

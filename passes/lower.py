@@ -15,13 +15,16 @@ from hqvit.passes.base import PassContext
 
 
 def lower_amplitude_encode(op: AmplitudeEncode) -> list[Gate]:
-    """Möttönen tree: level k is a k-controlled RY multiplexor in Gray-code form (2^k CNOTs)."""
+    """Möttönen tree: level k is a k-controlled RY multiplexor in Gray-code form (2^k CNOTs). A
+    step whose angle is identically zero (``op.zero_steps``) loses its rotation; its CNOTs stay
+    (later passes cancel what then meets)."""
     out: list[Gate] = []
     for k, target in enumerate(op.qubits):
         controls = op.qubits[:k]
         steps = gray_controls(k) if k else [None]
         for i, ctrl in enumerate(steps):
-            out.append(Gate("ry", (target,), (Angle.symbol(f"{op.prefix}{k}_{i}"),)))
+            if op.kept(k, i):
+                out.append(Gate("ry", (target,), (Angle.symbol(f"{op.prefix}{k}_{i}"),)))
             if ctrl is not None:
                 out.append(Gate("cx", (controls[ctrl], target)))
     return out

@@ -82,16 +82,22 @@ def _schedule(k: int, edges: list[tuple[int, int]]) -> tuple[int, int]:
 
 
 def walk_level(
-    vals: list[int], edges: list[tuple[int, int]], k: int, seed: int = 0, desired: dict[int, int] | None = None
+    vals: list[int],
+    edges: list[tuple[int, int]],
+    k: int,
+    seed: int = 0,
+    desired: dict[int, int] | None = None,
+    skip: frozenset[int] = frozenset(),
 ) -> tuple[list[WalkOp], list[int]]:
-    """One multiplexor: rotate all 2^k parities of the level-k target (variable k) with CNOTs on
-    ``edges`` only, and leave the wires a permutation of the variables. Returns the ops and the
-    wire values after."""
+    """One multiplexor: rotate the 2^k parities of the level-k target (variable k), all but those
+    in ``skip`` (angles that are identically zero), with CNOTs on ``edges`` only, and leave the
+    wires a permutation of the variables. Returns the ops and the wire values after."""
     if k == 0:
         (w,) = [w for w, v in enumerate(vals) if v & 1]
         fix, vals = _arrange(list(vals), edges, desired)
-        return [WalkOp("ry", w, level=0, step=0)] + [WalkOp("cx", a, b) for a, b in fix], vals
-    raw, vals = _walk(list(vals), list(edges), k, seed, clean_end=True)
+        rotation = [] if 0 in skip else [WalkOp("ry", w, level=0, step=0)]
+        return rotation + [WalkOp("cx", a, b) for a, b in fix], vals
+    raw, vals = _walk(list(vals), list(edges), k, seed, clean_end=True, skip=skip)
     fix, vals = _arrange(vals, edges, desired)
     steps = gray_step_of_parity(k)
     ops = [WalkOp("cx", a, b) if kind == "cx" else WalkOp("ry", a, level=k, step=steps[b]) for kind, a, b in raw]
@@ -101,22 +107,33 @@ def walk_level(
 Raw = list[tuple[str, int, int]]  # ("cx", a, b) or ("ry", wire, parity mask)
 
 
-def _walk(vals: list[int], edges: list[tuple[int, int]], k: int, seed: int, clean_end: bool) -> tuple[Raw, list[int]]:
-    """Rotate every parity of level k once (the wires may end mixed; with ``clean_end`` the
-    search prefers an end that is cheap to turn back into a permutation)."""
+def _walk(
+    vals: list[int],
+    edges: list[tuple[int, int]],
+    k: int,
+    seed: int,
+    clean_end: bool,
+    skip: frozenset[int] = frozenset(),
+) -> tuple[Raw, list[int]]:
+    """Rotate every parity of level k not in ``skip`` once (the wires may end mixed; with
+    ``clean_end`` the search prefers an end that is cheap to turn back into a permutation)."""
     if k > (PATH_SEARCH_LEVELS if _is_path(edges) else SEARCH_LEVELS):
-        doubled = _doubled_walk(vals, edges, k, seed)
+        doubled = _doubled_walk(vals, edges, k, seed, skip)
         if doubled is not None:
             return doubled
-    return _searched_walk(vals, edges, k, seed, clean_end)
+    return _searched_walk(vals, edges, k, seed, clean_end, skip)
 
 
-def _doubled_walk(vals: list[int], edges: list[tuple[int, int]], k: int, seed: int) -> tuple[Raw, list[int]] | None:
+def _doubled_walk(
+    vals: list[int], edges: list[tuple[int, int]], k: int, seed: int, skip: frozenset[int] = frozenset()
+) -> tuple[Raw, list[int]] | None:
     """Split off one control c: walk the parities without c (S), add c into the target's wire,
     walk S backwards, take c out again. Backwards, every state of S recurs with c added to every
     wire that holds the target (c's own wire is never touched), so S^-1 rotates exactly the
     parities with c. The wires end as they started: no clean-up, and the cost is 2|S| plus the
-    two additions, against a search over 2^k steps."""
+    two additions, against a search over 2^k steps. With ``skip``, S leaves out the parities
+    whose partners with and without c are both skipped, and a rotation of a skipped parity is
+    dropped from either half (a rotation changes no wire value)."""
     tbit = 1 << k
     (home,) = [w for w, v in enumerate(vals) if v & tbit]
     wires = {w for a, b in edges for w in (a, b)}
@@ -144,7 +161,8 @@ def _doubled_walk(vals: list[int], edges: list[tuple[int, int]], k: int, seed: i
 
     to_old = {new: old for old, new in to_new.items()}
     sub_edges = [(a, b) for a, b in edges if cw not in (a, b)]
-    sub_raw, sub_end = _walk([renumber(v, to_new) for v in vals], sub_edges, k - 1, seed, clean_end=False)
+    sub_skip = frozenset(renumber(m, to_new) for m in skip if not m & cbit and m | cbit in skip)
+    sub_raw, sub_end = _walk([renumber(v, to_new) for v in vals], sub_edges, k - 1, seed, False, sub_skip)
     forward: Raw = [(kind, a, renumber(b, to_old) if kind == "ry" else b) for kind, a, b in sub_raw]
     mid = [renumber(v, to_old) for v in sub_end]
     (holder,) = [w for w, v in enumerate(mid) if v & tbit]
@@ -152,7 +170,7 @@ def _doubled_walk(vals: list[int], edges: list[tuple[int, int]], k: int, seed: i
     inject = [("cx", a, b) for a, b in _long_cx(_path_to(full_parent, cw))]
     backward: Raw = [(kind, a, b ^ cbit if kind == "ry" else b) for kind, a, b in reversed(forward)]
     eject = [("cx", a, b) for a, b in _long_cx(_path_to(from_home, cw))]
-    ops = forward + inject + backward + eject
+    ops = [op for op in forward + inject + backward + eject if op[0] == "cx" or op[2] not in skip]
     end = list(vals)
     for kind, a, b in ops:
         if kind == "cx":
@@ -162,15 +180,23 @@ def _doubled_walk(vals: list[int], edges: list[tuple[int, int]], k: int, seed: i
 
 
 def _searched_walk(
-    vals: list[int], edges: list[tuple[int, int]], k: int, seed: int, clean_end: bool
+    vals: list[int],
+    edges: list[tuple[int, int]],
+    k: int,
+    seed: int,
+    clean_end: bool,
+    skip: frozenset[int] = frozenset(),
 ) -> tuple[Raw, list[int]]:
     moves = np.asarray(edges + [(b, a) for a, b in edges], np.int64).reshape(-1, 2)
     tbit = 1 << k
     beam, extra = _schedule(k, edges)
     vals = list(vals)
     (h,) = [w for w, v in enumerate(vals) if v & tbit]
-    ops: Raw = [("ry", h, vals[h] ^ tbit)]
-    vis = {vals[h] ^ tbit}
+    vis = set(skip)  # a skipped parity counts as rotated: the search never walks towards it
+    ops: Raw = []
+    if vals[h] ^ tbit not in vis:
+        ops.append(("ry", h, vals[h] ^ tbit))
+        vis.add(vals[h] ^ tbit)
     while len(vis) < 1 << k:
         words = np.zeros(((1 << k) + 63) >> 6, np.uint64)
         for m in vis:
@@ -456,32 +482,41 @@ class TreeWalk:
         return sum(op.kind == "cx" for op in self.ops)
 
 
+Skips = tuple[frozenset[int], ...]  # per level, the parity masks whose angle is identically zero
+
+
 def walk_tree(
-    num_wires: int, edges: list[tuple[int, int]], order: list[int], seed: int = 0, desired: dict[int, int] | None = None
+    num_wires: int,
+    edges: list[tuple[int, int]],
+    order: list[int],
+    seed: int = 0,
+    desired: dict[int, int] | None = None,
+    skips: Skips = (),
 ) -> TreeWalk:
     """Level j's qubit starts on wire ``order[j]``; at the end wire w holds level ``desired[w]``
     where given (where the circuit after the tree wants it)."""
-    ops, vals = walk_levels(num_wires, edges, order, seed)
-    return finish_walk(num_wires, edges, order, ops, vals, desired)
+    ops, vals = walk_levels(num_wires, edges, order, seed, skips)
+    return finish_walk(num_wires, edges, order, ops, vals, desired, skips)
 
 
 def walk_levels(
-    num_wires: int, edges: list[tuple[int, int]], order: list[int], seed: int = 0
+    num_wires: int, edges: list[tuple[int, int]], order: list[int], seed: int = 0, skips: Skips = ()
 ) -> tuple[list[WalkOp], list[int]]:
     """Every level's walk; the wires are a permutation after each level but the last, which
     leaves them as its walk ends (``finish_walk`` then chooses the final permutation)."""
     n = len(order)
+    skips = skips or tuple(frozenset() for _ in range(n))
     vals = [0] * num_wires
     for k, w in enumerate(order):
         vals[w] = 1 << k
     ops: list[WalkOp] = []
     for k in range(n - 1):
-        level_ops, vals = walk_level(vals, edges, k, seed)
+        level_ops, vals = walk_level(vals, edges, k, seed, skip=skips[k])
         ops += level_ops
     if n == 1:
-        return [WalkOp("ry", order[0], level=0, step=0)], vals
+        return ([] if 0 in skips[0] else [WalkOp("ry", order[0], level=0, step=0)]), vals
     steps = gray_step_of_parity(n - 1)
-    raw, vals = _walk(list(vals), list(edges), n - 1, seed, clean_end=True)
+    raw, vals = _walk(list(vals), list(edges), n - 1, seed, clean_end=True, skip=skips[n - 1])
     ops += [WalkOp("cx", a, b) if kind == "cx" else WalkOp("ry", a, level=n - 1, step=steps[b]) for kind, a, b in raw]
     return ops, vals
 
@@ -493,6 +528,7 @@ def finish_walk(
     ops: list[WalkOp],
     vals: list[int],
     desired: dict[int, int] | None = None,
+    skips: Skips = (),
 ) -> TreeWalk:
     """The walk of ``walk_levels`` closed by the CNOTs that leave the wanted permutation; checked."""
     ops = list(ops)
@@ -500,37 +536,43 @@ def finish_walk(
         fix, vals = _arrange(list(vals), edges, desired)
         ops += [WalkOp("cx", a, b) for a, b in fix]
     final = [v.bit_length() - 1 if v else -1 for v in vals]
-    check_tree_walk(num_wires, edges, order, ops, final)
+    check_tree_walk(num_wires, edges, order, ops, final, skips)
     return TreeWalk(ops, final)
 
 
-def check_tree_walk(num_wires: int, edges, order: list[int], ops: list[WalkOp], final: list[int]) -> None:
+def check_tree_walk(
+    num_wires: int, edges, order: list[int], ops: list[WalkOp], final: list[int], skips: Skips = ()
+) -> None:
     """Replay on wire values, independently of the search: CNOTs only on ``edges`` between
     prepared wires, every rotation on the sole holder of its level's target with the parity its
-    Gray step stands for, every step of every level exactly once, a permutation at the end."""
+    Gray step stands for, levels in order, every step of every level exactly once except the
+    skipped ones (never), a permutation at the end."""
     coupled = {tuple(e) for e in edges} | {(b, a) for a, b in edges}
+    n = len(order)
+    skips = skips or tuple(frozenset() for _ in range(n))
+    wanted = [{step for m, step in gray_step_of_parity(k).items() if m not in skips[k]} for k in range(n)]
     vals = [0] * num_wires
     for k, w in enumerate(order):
         vals[w] = 1 << k
-    level = -1
-    seen: set[int] = set()
+    seen: list[set[int]] = [set() for _ in range(n)]
+    level = 0
     for op in ops:
         if op.kind == "cx":
             if (op.a, op.b) not in coupled:
                 raise AssertionError(f"CNOT {op.a}->{op.b} is not on a coupler")
             vals[op.b] ^= vals[op.a]
             continue
-        if op.level != level:
-            if op.level != level + 1 or (level >= 0 and len(seen) != 1 << level):
-                raise AssertionError(f"level {op.level} starts before level {level} is complete")
-            level, seen = op.level, set()
+        if op.level < level or any(seen[j] != wanted[j] for j in range(op.level)):
+            raise AssertionError(f"level {op.level} starts before the levels below it are complete")
+        level = op.level
         tbit = 1 << level
         holders = [w for w in range(num_wires) if vals[w] & tbit]
         parity = vals[op.a] ^ tbit  # must be a parity of earlier levels only (< tbit)
-        if holders != [op.a] or gray_step_of_parity(level).get(parity) != op.step or op.step in seen:
+        step = gray_step_of_parity(level).get(parity)
+        if holders != [op.a] or step != op.step or step not in wanted[level] or step in seen[level]:
             raise AssertionError(f"rotation of level {level} step {op.step} on wire {op.a} is not exact")
-        seen.add(op.step)
-    if level != len(order) - 1 or len(seen) != 1 << level:
+        seen[level].add(step)
+    if seen != wanted:
         raise AssertionError("the walk does not finish the tree")
     got = [v.bit_length() - 1 if v else -1 for v in vals]
     if any(v & (v - 1) for v in vals) or got != final:

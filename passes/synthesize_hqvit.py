@@ -10,7 +10,8 @@ a permutation of its register, see there) on the qubits of its region, with the 
 couplers only; the permutation becomes the layout the rest of the circuit starts from, and the
 rest (lowered ansatz and swap test, cancelled and consolidated like the generic path) is routed
 by SABRE from that layout. Angles are the encoding's own affine data symbols, untouched, so the
-compiled circuit binds per image. The pass leaves a circuit without an ``AmplitudeEncode``
+compiled circuit binds per image. A specialized encoding (``AmplitudeEncode.zero_steps``) walks
+only the parities whose angle is not identically zero. The pass leaves a circuit without an ``AmplitudeEncode``
 unchanged (the generic path then routes it), and so the ``--qasm`` input always takes that path.
 """
 
@@ -22,7 +23,14 @@ from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import AmplitudeEncode, Circuit, Gate, Segment
 from hqvit.passes import cancel, consolidate, expand_three_qubit, lower, sabre
 from hqvit.passes.base import PassContext
-from hqvit.passes.parity_walk import TreeWalk, cleanup_to_permutation, finish_walk, walk_levels
+from hqvit.passes.parity_walk import (
+    Skips,
+    TreeWalk,
+    cleanup_to_permutation,
+    finish_walk,
+    gray_step_of_parity,
+    walk_levels,
+)
 from hqvit.passes.register_placement import Placement, candidate_placements, feature_arrangements
 
 REST_TRIALS = 64
@@ -48,16 +56,25 @@ def applicable(circuit: Circuit) -> bool:
     return len(a) == len(b) and not set(a) & set(b)
 
 
+def _skips(op: AmplitudeEncode) -> Skips:
+    """The parity masks a specialized encoding never rotates, per level."""
+    if not op.zero_steps:
+        return ()
+    masks = [{step: m for m, step in gray_step_of_parity(k).items()} for k in range(len(op.qubits))]
+    return tuple(frozenset(masks[k][i] for i in steps) for k, steps in enumerate(op.zero_steps))
+
+
 @functools.lru_cache(maxsize=64)
-def _levels(shape: tuple[tuple[int, int], ...], n: int, seed: int) -> tuple[list, list[int]]:
-    """Walks depend only on the region's couplers in level labels: cached across placements,
-    copies and compiles (``walk_levels``: the last level's end not yet cleaned up)."""
-    return walk_levels(n, list(shape), list(range(n)), seed)
+def _levels(shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skips = ()) -> tuple[list, list[int]]:
+    """Walks depend only on the region's couplers in level labels (and the skipped parities):
+    cached across placements, copies and compiles (``walk_levels``: the last level's end not yet
+    cleaned up)."""
+    return walk_levels(n, list(shape), list(range(n)), seed, skips)
 
 
-def _free_end(shape: tuple[tuple[int, int], ...], n: int, seed: int) -> list[int]:
+def _free_end(shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skips = ()) -> list[int]:
     """Where each level would end with the cheapest clean-up (wire -> level)."""
-    _, vals = _levels(shape, n, seed)
+    _, vals = _levels(shape, n, seed, skips)
     _, out = cleanup_to_permutation(list(vals), list(shape))
     return [v.bit_length() - 1 for v in out]
 
@@ -101,7 +118,7 @@ def synthesize(
     for seed in seeds:
         wishes: list[tuple[dict[int, int], ...]] = [tuple({} for _ in encodes)]
         if n_features and len(encodes) == 2:
-            ends = [_free_end(shape, n, seed) for shape in shapes]
+            ends = [_free_end(shape, n, seed, _skips(op)) for shape, op in zip(shapes, encodes, strict=True)]
             wishes += feature_arrangements(target, placement, list(range(n - n_features, n)), ends, ARRANGEMENTS_TRIED)
         out += [_synthesize_with(circuit, ctx, placement, shapes, desired, seed, rest) for desired in wishes]
     return out
@@ -118,8 +135,8 @@ def _synthesize_with(
     after: dict[int, int] = {}
     for copy, op in enumerate(encodes):
         region = placement.regions[copy]
-        ops, vals = _levels(shapes[copy], n, seed)
-        walk = finish_walk(n, list(shapes[copy]), list(range(n)), ops, vals, desired[copy])
+        ops, vals = _levels(shapes[copy], n, seed, _skips(op))
+        walk = finish_walk(n, list(shapes[copy]), list(range(n)), ops, vals, desired[copy], _skips(op))
         copy_gates, end = _encode_gates(op, region, walk)
         gates += copy_gates
         start.update({q: region[j] for j, q in enumerate(op.qubits)})

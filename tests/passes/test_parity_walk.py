@@ -49,14 +49,14 @@ def _walk_circuit(n: int, walk: pw.TreeWalk) -> Circuit:
     return Circuit(n, [Segment("encode", ops)], {s: "data" for s in encoding_symbols("x", n)})
 
 
-def _check(n: int, edges, order, walk: pw.TreeWalk) -> None:
-    """The walk against the Gray-code tree on every basis input (the whole unitary), with level j
-    starting on wire order[j] and ending on the wire that holds it."""
+def _check(n: int, edges, order, walk: pw.TreeWalk, zero_steps: tuple[tuple[int, ...], ...] = ()) -> None:
+    """The walk against the Gray-code tree (without the ``zero_steps`` rotations) on every basis
+    input (the whole unitary), with level j starting on wire order[j] and ending on the wire that
+    holds it."""
     coupled = {frozenset(e) for e in edges}
     assert all(frozenset((op.a, op.b)) in coupled for op in walk.ops if op.kind == "cx")
-    logical = Circuit(
-        n, [Segment("encode", [AmplitudeEncode(tuple(range(n)), "x")])], {s: "data" for s in encoding_symbols("x", n)}
-    )
+    tree = AmplitudeEncode(tuple(range(n)), "x", zero_steps)
+    logical = Circuit(n, [Segment("encode", [tree])], {s: "data" for s in encoding_symbols("x", n)})
     final = [walk.final_variable.index(j) for j in range(n)]
     assert_equivalent(
         _walk_circuit(n, walk), logical, initial_layout=list(order), final_layout=final, exact=True, trials=2
@@ -82,6 +82,44 @@ def test_doubled_levels_are_exact(monkeypatch):
         n, edges, order = SHAPES[name]
         _check(n, edges, order, pw.walk_tree(n, edges, order))
     assert 3 in calls and 4 in calls
+
+
+def _random_skips(n: int, rng: np.random.Generator, fraction: float):
+    """Per level, a random set of parity masks and the Gray steps they stand for."""
+    skips, steps = [], []
+    for k in range(n):
+        masks = frozenset(int(m) for m in np.flatnonzero(rng.random(1 << k) < fraction))
+        skips.append(masks)
+        steps.append(tuple(sorted(pw.gray_step_of_parity(k)[m] for m in masks)))
+    return tuple(skips), tuple(steps)
+
+
+@pytest.mark.parametrize("name", ["line6-mid-root", "grid2x3", "heavy-hex-piece"])
+def test_skipped_parities_are_not_rotated_and_the_rest_is_exact(name, monkeypatch):
+    """A specialized tree (some angles identically zero) walks only the other parities, searched
+    and doubled; the walk equals the tree without those rotations on every input."""
+    n, edges, order = SHAPES[name]
+    skips, steps = _random_skips(n, np.random.default_rng(3), 0.3)
+    walk = pw.walk_tree(n, edges, order, seed=1, skips=skips)
+    _check(n, edges, order, walk, steps)
+    assert sum(op.kind == "ry" for op in walk.ops) == (1 << n) - 1 - sum(len(s) for s in skips)
+    monkeypatch.setattr(pw, "SEARCH_LEVELS", 2)
+    monkeypatch.setattr(pw, "PATH_SEARCH_LEVELS", 2)
+    _check(n, edges, order, pw.walk_tree(n, edges, order, skips=skips), steps)
+    every = tuple(frozenset(range(1 << k)) for k in range(n))  # nothing to rotate: only clean-up
+    empty = pw.walk_tree(n, edges, order, skips=every)
+    assert not any(op.kind == "ry" for op in empty.ops)
+
+
+def test_the_replay_check_rejects_a_rotation_of_a_skipped_parity():
+    n, edges, order = SHAPES["line5"]
+    full = pw.walk_tree(n, edges, order)
+    rotated = {(op.level, op.step) for op in full.ops if op.kind == "ry"}
+    level, step = max(rotated)
+    mask = {s: m for m, s in pw.gray_step_of_parity(level).items()}[step]
+    skips = tuple(frozenset([mask]) if k == level else frozenset() for k in range(n))
+    with pytest.raises(AssertionError):
+        pw.check_tree_walk(n, edges, order, full.ops, full.final_variable, skips)
 
 
 def test_desired_end_positions_are_honoured():
