@@ -23,15 +23,9 @@ from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import AmplitudeEncode, Circuit, Gate, Segment
 from hqvit.passes import cancel, consolidate, expand_three_qubit, lower, sabre
 from hqvit.passes.base import PassContext
-from hqvit.passes.parity_walk import (
-    Skips,
-    TreeWalk,
-    cleanup_to_permutation,
-    finish_walk,
-    gray_step_of_parity,
-    walk_levels,
-)
+from hqvit.passes.parity_walk import Skips, TreeWalk, cleanup_to_permutation, finish_walk, gray_step_of_parity
 from hqvit.passes.register_placement import Placement, candidate_placements, feature_arrangements
+from hqvit.passes.walk_cache import cached_walk_levels
 
 REST_TRIALS = 64
 # feature end positions tried per placement besides the free one (each costs a clean-up and a
@@ -67,9 +61,22 @@ def _skips(op: AmplitudeEncode) -> Skips:
 @functools.lru_cache(maxsize=64)
 def _levels(shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skips = ()) -> tuple[list, list[int]]:
     """Walks depend only on the region's couplers in level labels (and the skipped parities):
-    cached across placements, copies and compiles (``walk_levels``: the last level's end not yet
-    cleaned up)."""
-    return walk_levels(n, list(shape), list(range(n)), seed, skips)
+    cached across placements, copies and compiles, and on disk (``walk_cache``); the last level's
+    end is not yet cleaned up. A specialized tree also tries the full walk with the skipped
+    rotations left out (exact too: a rotation changes no wire) and keeps the cheaper, so a
+    specialization never costs CNOTs."""
+    ops, vals = cached_walk_levels(shape, n, seed, skips)
+    if not any(skips):
+        return ops, vals
+    full_ops, full_vals = _levels(shape, n, seed)
+    dropped = [{gray_step_of_parity(k)[m] for m in skipped} for k, skipped in enumerate(skips)]
+    pruned = [op for op in full_ops if op.kind == "cx" or op.step not in dropped[op.level]]
+    return min((ops, vals), (pruned, full_vals), key=lambda w: _walk_cost(w[0], w[1], shape))
+
+
+def _walk_cost(ops: list, vals: list[int], shape: tuple[tuple[int, int], ...]) -> int:
+    """CNOTs of a walk and of the clean-up its last level needs."""
+    return sum(op.kind == "cx" for op in ops) + len(cleanup_to_permutation(list(vals), list(shape))[0])
 
 
 def _free_end(shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skips = ()) -> list[int]:

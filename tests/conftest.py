@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TQDM_DISABLE", "1")
+# the walk cache starts empty for every run (subprocesses inherit it): tests see cold compiles
+os.environ.setdefault("HQVIT_CACHE_DIR", tempfile.mkdtemp(prefix="hqvit-test-cache-"))
 
 
 @pytest.fixture
