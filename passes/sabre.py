@@ -180,7 +180,16 @@ def select(results: list[RoutingResult], cd: CouplingData) -> RoutingResult:
     """The best routing: shortlist by the cheap estimate, decide by the exact error-weighted count
     (cancellation commutes CNOTs through each other, which the estimate does not follow)."""
     shortlist = sorted(results, key=estimated_cost)[:EXACT_RESCORE]
-    return min(shortlist, key=lambda r: exact_cost(r, cd))
+    # seeded trials often find the same routing: each distinct one is built and rescored once
+    # (the first of equals is kept, as min over the whole shortlist would)
+    seen: set[tuple[bytes, tuple[int, ...]]] = set()
+    distinct = []
+    for r in shortlist:
+        key = (r.events.tobytes(), tuple(r.initial_layout))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(r)
+    return min(distinct, key=lambda r: exact_cost(r, cd))
 
 
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:
