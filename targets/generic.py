@@ -14,6 +14,9 @@ Default profile (typical of 2024 superconducting devices; uniform over qubits an
 | t1, t2 | T1, T2 in µs | 150, 100 |
 | d1, d2, dm | durations in ns: 1q gate, 2q gate, measurement | 35, 300, 1000 |
 | gate | native entangler (cx, cz, ecr, sqrt_iswap, ms, zz) | cx |
+
+The idle-noise keys of every target (``zz``, ``t2star``, ``t2star_ratio``; targets/idle_noise.py)
+apply here too; by default a generic device has no static ZZ and T2* = T2.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import networkx as nx
 import rustworkx as rx
 
 from hqvit.ir.errors import InputError
+from hqvit.targets.idle_noise import IDLE_KEYS, idle_fields
 from hqvit.targets.target import ENTANGLERS, Target
 
 DEFAULT_PROFILE = {
@@ -84,7 +88,8 @@ def parse_profile(text: str) -> dict:
         key, _, value = item.partition("=")
         key = key.strip()
         if key not in profile:
-            raise InputError(f"unknown noise-profile key {key!r}; known: {', '.join(DEFAULT_PROFILE)}")
+            known = ", ".join([*DEFAULT_PROFILE, *IDLE_KEYS])
+            raise InputError(f"unknown noise-profile key {key!r}; known: {known}")
         if key == "gate":
             if value not in ENTANGLERS:
                 raise InputError(f"gate={value!r}: native entangler must be one of {', '.join(ENTANGLERS)}")
@@ -117,5 +122,6 @@ def generic_target(name: str) -> Target:
         readout_error=[p["ro"]] * n,
         t1_us=[p["t1"]] * n,
         t2_us=[p["t2"]] * n,
+        **idle_fields("generic", edges, [p["t2"]] * n),
         source=f"generic {kind} topology, default noise profile" + (f" with {overrides}" if overrides else ""),
     )

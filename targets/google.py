@@ -3,7 +3,8 @@
 ``sycamore23`` = 'rainbow', ``sycamore54`` = 'weber' (53 working qubits), ``willow105`` =
 'willow_pink'. Pauli error rates p are converted to average gate infidelities r = p d / (d + 1);
 T2 comes from T1 and Tphi: 1/T2 = 1/(2 T1) + 1/Tphi. Sycamore devices use sqrt-iSWAP as the
-native entangler (calibrated on every coupler), Willow uses CZ.
+native entangler (calibrated on every coupler), Willow uses CZ. The calibrations carry no idle
+ZZ and no Ramsey T2*: both are the "google" family defaults of targets/idle_noise.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hqvit.ir.errors import InputError
+from hqvit.targets.idle_noise import idle_fields
 from hqvit.targets.target import Target
 
 GOOGLE = {
@@ -59,6 +61,7 @@ def google_target(name: str) -> Target:
         readout_error=readout,
         t1_us=t1_us,
         t2_us=t2_us,
+        **idle_fields("google", couplers, t2_us),
         virtual_z=times.get("ZPowGate", 1.0) == 0.0,
         source=f"cirq-google median calibration '{calibration}'",
         qubit_labels=[f"q({q.row}, {q.col})" for q in qubits],

@@ -11,7 +11,13 @@ T1, a coupler has no gate_error), so the rule is:
 - qubits then cut off from the largest connected part are disabled;
 - one CalibrationWarning names every qubit and coupler left out for missing data.
 
-A missing gate_length or readout_length falls back to the device median. Only a file that is
+A missing gate_length or readout_length falls back to the device median. Static ZZ comes from the
+properties' ``general`` list (``zz_<a><b>``, the two indices written together, told apart by the
+coupling map); an entry whose zz and jq are both 0 is a placeholder (IBM writes that for disabled
+couplers on Eagle and for every coupler on Heron), and couplers without a measurement take the
+median of the measured ones, or the family default (targets/idle_noise.py: CZ devices are
+tunable-coupler Herons, ECR / CX devices fixed-coupler Eagles and Falcons). No IBM file has a
+Ramsey T2*: T2 is IBM's Hahn-echo T2 and T2* the family's ratio to it. Only a file that is
 structurally broken (not JSON, missing top-level fields, wrong qubit count, non-numeric or
 out-of-range values, qubits outside the device) is an InputError.
 """
@@ -27,9 +33,11 @@ import networkx as nx
 import numpy as np
 
 from hqvit.ir.errors import CalibrationWarning, InputError
+from hqvit.targets.idle_noise import idle_fields
 from hqvit.targets.target import Target
 
 _TIME_UNITS = {"s": 1e6, "ms": 1e3, "us": 1.0, "µs": 1.0, "ns": 1e-3}  # -> µs
+_FREQUENCY_UNITS = {"GHz": 1e6, "MHz": 1e3, "kHz": 1.0, "Hz": 1e-3}  # -> kHz
 _QUBIT_FIELDS = ("T1", "T2", "readout_error")
 
 
@@ -106,6 +114,45 @@ def _median_fill(values: np.ndarray, missing: set[int], where: str, what: str) -
     return np.where(np.isnan(values), float(np.median(known)), values)
 
 
+def _pair_of(digits: str, pairs: set[tuple[int, int]]) -> tuple[int, int] | None:
+    """The coupler whose two indices, written together, give ``digits`` ('6272' -> (62, 72));
+    None when no split, or more than one, is a coupler."""
+    found = {
+        (min(a, b), max(a, b))
+        for i in range(1, len(digits))
+        if digits[i] != "0" or i == len(digits) - 1
+        for a, b in [(int(digits[:i]), int(digits[i:]))]
+        if (min(a, b), max(a, b)) in pairs
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def _measured_zz(props: dict, pairs: set[tuple[int, int]], where: str) -> dict[tuple[int, int], float]:
+    """Coupler -> static ZZ in kHz from ``general``'s ``zz_*`` entries; missing, null, NaN and
+    placeholder (zz = jq = 0) entries are left out, a present but wrong one is an error."""
+    general = props.get("general", [])
+    if not isinstance(general, list):
+        raise InputError(f"{where}: field 'general' must be a list")
+    named = {e["name"]: (k, e) for k, e in enumerate(general) if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    out = {}
+    for name, (k, e) in named.items():
+        if not name.startswith("zz_") or not name[3:].isdigit():
+            continue
+        value = e.get("value")
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"{where}: general[{k}] '{name}' is not a number: {value!r}")
+        unit = e.get("unit", "GHz")
+        if unit not in _FREQUENCY_UNITS:
+            raise InputError(f"{where}: general[{k}] '{name}' has unknown frequency unit {unit!r}")
+        jq = named.get("jq_" + name[3:], (0, {}))[1].get("value")
+        pair = _pair_of(name[3:], pairs)
+        if pair is not None and not (value == 0 and not jq):
+            out[pair] = float(value) * _FREQUENCY_UNITS[unit]
+    return out
+
+
 def _warn_incomplete(backend: str, missing: dict[int, list[str]], no_error: list[tuple[int, int]]) -> None:
     parts = []
     if missing:
@@ -145,6 +192,7 @@ def load_ibm(conf_path: str | Path, props_path: str | Path) -> Target:
         if absent := [f for f in _QUBIT_FIELDS if f not in p]:
             missing[q] = absent
     one_q_ns: list[float] = []
+    pairs: set[tuple[int, int]] = set()  # every entangler pair, disabled or not: names zz entries
     couplers: dict[tuple[int, int], float] = {}
     durations: dict[tuple[int, int], float] = {}
     no_error: set[tuple[int, int]] = set()
@@ -168,6 +216,7 @@ def load_ibm(conf_path: str | Path, props_path: str | Path) -> Target:
                 one_q_ns.append(length * 1e3)
         elif name == entangler and len(gq) == 2 and gq[0] != gq[1]:
             edge = (min(gq), max(gq))
+            pairs.add(edge)
             if err is None:
                 no_error.add(edge)
             elif err < 1.0 and (edge not in couplers or err < couplers[edge]):  # 1 = disabled by IBM
@@ -205,6 +254,13 @@ def load_ibm(conf_path: str | Path, props_path: str | Path) -> Target:
         readout_error=ro,
         t1_us=t1,
         t2_us=t2,
+        **idle_fields(
+            "ibm-tunable-coupler" if entangler == "cz" else "ibm-fixed-coupler",
+            couplers,
+            t2,
+            _measured_zz(props, pairs, where),
+            f"{props_path.name} general.zz_*",
+        ),
         coupler_duration_ns=durations,
         virtual_z=True,
         disabled_qubits=disabled,

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 from itertools import combinations
 
+from hqvit.targets.idle_noise import idle_fields
 from hqvit.targets.target import Target
 
 
 def _ions(name, n, gate, p1, p2, ro, t1_s, t2_s, d1_us, d2_us, dm_us, source) -> Target:
+    couplers = {e: p2 for e in combinations(range(n), 2)}
     return Target(
         name=name,
         num_qubits=n,
-        couplers={e: p2 for e in combinations(range(n), 2)},
+        couplers=couplers,
         one_qubit_native="any",
         two_qubit_gate=gate,
         durations_ns={"one_qubit": d1_us * 1e3, "two_qubit": d2_us * 1e3, "measure": dm_us * 1e3},
@@ -31,6 +33,7 @@ def _ions(name, n, gate, p1, p2, ro, t1_s, t2_s, d1_us, d2_us, dm_us, source) ->
         readout_error=[ro] * n,
         t1_us=[t1_s * 1e6] * n,
         t2_us=[t2_s * 1e6] * n,
+        **idle_fields("ions", couplers, [t2_s * 1e6] * n),
         source=source,
     )
 

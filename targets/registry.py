@@ -10,6 +10,7 @@ from hqvit.ir.errors import InputError
 from hqvit.targets.generic import KINDS, generic_target
 from hqvit.targets.google import GOOGLE, google_target
 from hqvit.targets.ibm import load_ibm
+from hqvit.targets.idle_noise import IDLE_KEYS, apply_idle_overrides, parse_idle_overrides
 from hqvit.targets.ions import ionq_aria, quantinuum_h2
 from hqvit.targets.schema import load_target_file
 from hqvit.targets.target import Target
@@ -36,7 +37,41 @@ CATALOGUE = [
 ]
 
 
+def split_overrides(name: str) -> tuple[str, list[tuple[str, str]]]:
+    """``NAME@key=value,...`` -> (NAME, [(key, value)]). The last ``@`` starts the overrides
+    unless what follows it holds a ``/`` (then it is part of a file path)."""
+    base, sep, text = name.rpartition("@")
+    if not sep or "/" in text:
+        return name, []
+    items = []
+    for item in filter(None, text.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise InputError(f"target override {item!r} needs the form key=value")
+        items.append((key.strip(), value.strip()))
+    return base, items
+
+
 def resolve_target(name: str) -> Target:
+    """The target ``name`` names, with its ``@key=value`` overrides applied: the generic profile
+    keys (generic topologies only) and the idle-noise keys ``zz``, ``t2star``, ``t2star_ratio``
+    (every target)."""
+    base, items = split_overrides(name)
+    idle = parse_idle_overrides([(k, v) for k, v in items if k in IDLE_KEYS])
+    profile = [f"{k}={v}" for k, v in items if k not in IDLE_KEYS]
+    if base.partition(":")[0] in KINDS:
+        target = generic_target(base + ("@" + ",".join(profile) if profile else ""))
+    elif profile:
+        key = profile[0].partition("=")[0]
+        raise InputError(
+            f"target override {key!r} applies to generic topologies only; {base} takes {', '.join(IDLE_KEYS)}"
+        )
+    else:
+        target = _named_target(base)
+    return apply_idle_overrides(target, idle, name)
+
+
+def _named_target(name: str) -> Target:
     if name.startswith("ibm:"):
         paths = name[4:].split(",")
         if len(paths) != 2:
@@ -51,8 +86,6 @@ def resolve_target(name: str) -> Target:
         return google_target(name)
     if name in IONS:
         return IONS[name]()
-    if name.partition("@")[0].partition(":")[0] in KINDS:
-        return generic_target(name)
     raise InputError(f"unknown target {name!r}; see 'hqvit targets list'")
 
 
@@ -68,6 +101,13 @@ def describe(t: Target) -> dict:
         "median_errors": t.median_errors(),
         "t1_us": {"median": float(np.median(t.t1_us)), "min": float(t.t1_us.min())},
         "t2_us": {"median": float(np.median(t.t2_us)), "min": float(t.t2_us.min())},
+        "t2star_us": {"median": float(np.median(t.t2star_us)), "min": float(t.t2star_us.min())},
+        "zz_khz": {
+            "couplers": len(t.zz_khz),
+            "median_abs": float(np.median(np.abs(list(t.zz_khz.values())))) if t.zz_khz else 0.0,
+            "max_abs": max((abs(v) for v in t.zz_khz.values()), default=0.0),
+        },
+        "idle_noise_source": dict(t.idle_noise_source),
         "durations_ns": dict(t.durations_ns),
         "virtual_z": t.virtual_z,
         "crosstalk": [[list(a), list(b)] for a, b in t.crosstalk],

@@ -7,11 +7,17 @@
       "durations_ns": {"one_qubit": 35, "two_qubit": 300, "measure": 1000},
       "virtual_z": false,
       "qubits": [{"t1_us": 150, "t2_us": 100, "readout_error": 0.01, "one_qubit_error": 0.0003,
-                  "label": "optional name"}, ...],            # one entry per qubit, in order
-      "couplers": [{"qubits": [0, 1], "error": 0.005, "duration_ns": 300}, ...],  # duration optional
+                  "t2star_us": 60, "label": "optional name"}, ...],   # one entry per qubit, in order
+      "couplers": [{"qubits": [0, 1], "error": 0.005, "duration_ns": 300, "zz_khz": -60}, ...],
       "crosstalk": [[[0, 1], [1, 2]], ...],                   # optional: couplers that disturb each other
-      "disabled_qubits": []                                   # optional
+      "disabled_qubits": [],                                  # optional
+      "idle_noise_source": {"zz": "...", "t2star": "..."}     # optional: where those two come from
     }
+
+``t2star_us`` (Ramsey T2*, next to the echo ``t2_us``) and ``zz_khz`` (static ZZ, signed; see
+targets/idle_noise.py) are optional and never disable anything: a file without any T2* has
+T2* = T2, a qubit without one takes T2 times the median T2*/T2 of those that have one; a file
+without any ZZ has none, a coupler without one takes the median of the given values.
 
 Every problem is reported once, naming the field (``qubits[2].t1_us``, ``couplers[5].qubits``).
 
@@ -49,6 +55,7 @@ _TOP = {
     "couplers",
     "crosstalk",
     "disabled_qubits",
+    "idle_noise_source",
 }
 
 
@@ -77,6 +84,7 @@ def target_to_dict(t: Target) -> dict:
                 "t2_us": float(t.t2_us[q]),
                 "readout_error": float(t.readout_error[q]),
                 "one_qubit_error": float(t.one_qubit_error[q]),
+                "t2star_us": float(t.t2star_us[q]),
             }
             | ({"label": t.qubit_labels[q]} if t.qubit_labels else {})
             for q in range(t.num_qubits)
@@ -84,10 +92,12 @@ def target_to_dict(t: Target) -> dict:
         "couplers": [
             {"qubits": list(e), "error": err}
             | ({"duration_ns": t.coupler_duration_ns[e]} if e in t.coupler_duration_ns else {})
+            | ({"zz_khz": t.zz_khz[e]} if e in t.zz_khz else {})
             for e, err in sorted(t.couplers.items())
         ],
         "crosstalk": [[list(a), list(b)] for a, b in t.crosstalk],
         "disabled_qubits": sorted(t.disabled_qubits),
+        "idle_noise_source": dict(t.idle_noise_source),
     }
 
 
@@ -157,7 +167,7 @@ def target_from_dict(d: dict) -> Target:
             f"field 'qubits' must list {n} qubits, got {len(qubits) if isinstance(qubits, list) else qubits!r}"
         )
     cols: dict[str, list[float]] = {key: [] for key in _QUBIT_NUMBERS}
-    labels, missing = [], {}
+    labels, missing, ramsey = [], {}, []
     for q, entry in enumerate(qubits):
         if not isinstance(entry, dict):
             raise InputError(f"field 'qubits[{q}]' must be an object")
@@ -170,12 +180,20 @@ def target_from_dict(d: dict) -> Target:
             else:
                 cols[key].append(_number(entry[key], f"qubits[{q}].{key}", *bounds))
         labels.append(entry.get("label"))
+        ramsey.append(
+            math.nan
+            if entry.get("t2star_us") is None
+            else _number(entry["t2star_us"], f"qubits[{q}].t2star_us", positive=True)
+        )
     for key, values in cols.items():
         known = [v for v in values if not math.isnan(v)]
         if not known:
             raise InputError(f"field 'qubits[*].{key}': no qubit has a value")
         cols[key] = list(np.where(np.isnan(values), float(np.median(known)), values))
-    couplers, durs, no_error, dropped = {}, {}, [], set()
+    t2 = np.asarray(cols["t2_us"])
+    ratios = [r / t for r, t in zip(ramsey, t2, strict=True) if not math.isnan(r)]
+    t2star = np.where(np.isnan(ramsey), t2 * (float(np.median(ratios)) if ratios else 1.0), ramsey)
+    couplers, durs, zz, no_error, dropped = {}, {}, {}, [], set()
     raw = _need(d, "couplers", "")
     if not isinstance(raw, list):
         raise InputError("field 'couplers' must be a list")
@@ -191,6 +209,10 @@ def target_from_dict(d: dict) -> Target:
         couplers[edge] = _number(c["error"], f"couplers[{k}].error", 0.0, 1.0)
         if "duration_ns" in c:
             durs[edge] = _number(c["duration_ns"], f"couplers[{k}].duration_ns", 0, math.inf)
+        if c.get("zz_khz") is not None:
+            zz[edge] = _number(c["zz_khz"], f"couplers[{k}].zz_khz")
+            if not math.isfinite(zz[edge]):
+                raise InputError(f"field 'couplers[{k}].zz_khz' must be finite, got {zz[edge]}")
     crosstalk = []
     for k, pair in enumerate(d.get("crosstalk", [])):
         if not isinstance(pair, list) or len(pair) != 2:
@@ -199,6 +221,14 @@ def target_from_dict(d: dict) -> Target:
         if not {a, b} & dropped:
             crosstalk.append((a, b))
     disabled = frozenset(_qubit(q, f"disabled_qubits[{k}]", n) for k, q in enumerate(d.get("disabled_qubits", [])))
+    fill = float(np.median(list(zz.values()))) if zz else None
+    zz = {e: zz.get(e, fill) for e in couplers} if zz else {}
+    sources = d.get("idle_noise_source") or {
+        "zz": "target file: couplers[*].zz_khz" if zz else "target file: no zz_khz, no static ZZ",
+        "t2star": "target file: qubits[*].t2star_us" if ratios else "target file: no t2star_us, T2* = T2",
+    }
+    if not isinstance(sources, dict) or not all(isinstance(v, str) for v in sources.values()):
+        raise InputError("field 'idle_noise_source' must map names to strings")
     if missing or no_error:
         gaps = [f"qubit {q} (no {'/'.join(keys)}) left out of placement" for q, keys in sorted(missing.items())]
         gaps += [f"coupler {e} dropped (no error)" for e in no_error]
@@ -215,6 +245,9 @@ def target_from_dict(d: dict) -> Target:
         readout_error=cols["readout_error"],
         t1_us=cols["t1_us"],
         t2_us=cols["t2_us"],
+        t2star_us=t2star,
+        zz_khz=zz,
+        idle_noise_source=dict(sources),
         coupler_duration_ns=durs,
         crosstalk=crosstalk,
         virtual_z=bool(d.get("virtual_z", False)),

@@ -3,7 +3,8 @@
 In the spirit of Qiskit's Target: qubits, coupling graph, native gates, durations, per-qubit and
 per-coupler error rates, T1/T2, readout errors and crosstalk. Error rates are average gate
 infidelities (what randomized benchmarking reports); readout error is the average of
-P(1|0) and P(0|1).
+P(1|0) and P(0|1). The coherent idle terms (static ZZ per coupler, T2* next to the echo T2) and
+what they mean physically are documented in ``targets/idle_noise.py``.
 """
 
 from __future__ import annotations
@@ -62,12 +63,20 @@ class Target:
     qubit_labels: list[str] | None = None
     disabled_qubits: frozenset[int] = frozenset()  # in the numbering, never used (dead couplers)
     ideal: bool = False  # the logical target: no noise, every IR gate native
+    # coherent idle noise (targets/idle_noise.py): static ZZ in kHz per coupler (signed; a coupler
+    # absent here has none) and the Ramsey T2* per qubit (None: equal to the echo T2, no
+    # quasi-static dephasing); ``idle_noise_source`` says where each came from
+    zz_khz: dict[tuple[int, int], float] = field(default_factory=dict)
+    t2star_us: np.ndarray | None = None
+    idle_noise_source: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.couplers = {(min(a, b), max(a, b)): float(e) for (a, b), e in self.couplers.items()}
+        self.zz_khz = {(min(a, b), max(a, b)): float(v) for (a, b), v in self.zz_khz.items()}
         self.disabled_qubits = frozenset(int(q) for q in self.disabled_qubits)
         for name in ("one_qubit_error", "readout_error", "t1_us", "t2_us"):
             setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        self.t2star_us = np.array(self.t2_us if self.t2star_us is None else self.t2star_us, dtype=np.float64)
         self.validate()
 
     # -- structure --------------------------------------------------------------------------
@@ -186,6 +195,20 @@ class Target:
         with np.errstate(divide="ignore"):
             return np.where(rate > 0, 1.0 / np.where(rate > 0, rate, 1.0), np.inf)
 
+    def quasi_static_sigma(self) -> np.ndarray:
+        """(n,) standard deviation, in rad/ns, of each qubit's quasi-static detuning (one draw per
+        shot, H = delta Z / 2): the Ramsey envelope exp(-t/T2 - sigma^2 t^2 / 2) reaches 1/e at T2*,
+        so sigma^2 = 2 (1 - T2*/T2) / T2*^2; zero where T2* >= T2 (an echo removes nothing)."""
+        t2, t2s = self.t2_us * 1e3, self.t2star_us * 1e3
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = np.where(t2s < t2, 2.0 * (1.0 - t2s / t2) / t2s**2, 0.0)
+        return np.sqrt(np.nan_to_num(var, nan=0.0, posinf=0.0))
+
+    def zz_rad_per_ns(self, a: int, b: int) -> float:
+        """2 pi zeta of the coupler (a, b) in rad/ns: the phase per ns that H = 2 pi zeta |11><11|
+        gives |11>; 0 for a pair without static ZZ."""
+        return 2.0 * math.pi * self.zz_khz.get((min(a, b), max(a, b)), 0.0) * 1e-6
+
     def decoherence_ns(self) -> tuple[np.ndarray, np.ndarray]:
         """(T1, Tphi) per qubit in ns, the unit of every duration (ESP and the noise model)."""
         return self.t1_us * 1e3, self.tphi_us() * 1e3
@@ -217,7 +240,7 @@ class Target:
                 raise InputError(f"{where}: field '{name}' has {arr.size} entries for {n} qubits")
             if np.isnan(arr).any() or (arr < 0).any() or (arr > 1).any():
                 raise InputError(f"{where}: field '{name}' has values outside [0, 1]")
-        for name in ("t1_us", "t2_us"):
+        for name in ("t1_us", "t2_us", "t2star_us"):
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise InputError(f"{where}: field '{name}' has {arr.size} entries for {n} qubits")
@@ -250,6 +273,11 @@ class Target:
             if not nx.is_connected(g):
                 parts = nx.number_connected_components(g)
                 raise InputError(f"{where}: field 'couplers': the coupling graph is disconnected ({parts} parts)")
+        for (a, b), v in self.zz_khz.items():
+            if (a, b) not in self.couplers:
+                raise InputError(f"{where}: field 'zz_khz' names ({a}, {b}), which is not a coupler")
+            if not math.isfinite(v):
+                raise InputError(f"{where}: field 'zz_khz' for ({a}, {b}) must be a finite number, got {v}")
         for pair in self.crosstalk:
             for edge in pair:
                 if (min(edge), max(edge)) not in self.couplers:
@@ -288,4 +316,5 @@ def noise_blind(target: Target) -> Target:
         readout_error=np.full(target.num_qubits, m["readout"]),
         t1_us=np.full(target.num_qubits, float(np.median(target.t1_us))),
         t2_us=np.full(target.num_qubits, float(np.median(target.t2_us))),
+        t2star_us=np.full(target.num_qubits, float(np.median(target.t2star_us))),
     )
