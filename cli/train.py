@@ -13,6 +13,8 @@ from hqvit.cli.args import add_circuit_args, integer, number
 from hqvit.cli.output import EXIT_INTERRUPTED, EXIT_OK, emit
 from hqvit.compiler.hqvit import parse_size
 
+ATTENTION_CHOICES = ("quantum", "classical", "uniform", "frozen")  # runtime.model.ATTENTIONS, without torch
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the hybrid model (or its classical twin) on real images")
@@ -20,7 +22,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="digits", help="digits | mnist5k | idx:DIR")
     p.add_argument("--blocks", type=integer, default=1, help="transformer blocks")
     p.add_argument("--backend", choices=("qsim", "exact"), default="qsim", help="how the attention circuit is run")
-    p.add_argument("--attention", choices=("quantum", "classical"), default="quantum", help="attention scores")
+    p.add_argument(
+        "--attention",
+        choices=ATTENTION_CHOICES,
+        default="quantum",
+        help="attention scores: the HQViT circuit, its classical twin, or an ablation (uniform: every score "
+        "equal; frozen: the circuit with U_Q, U_K fixed at their random initial angles)",
+    )
+    p.add_argument(
+        "--val",
+        type=number,
+        default=0.0,
+        help="hold out this fraction of the training split for tuning; epochs report it and the test split "
+        "is read once, at the end (default 0: epochs report the test split)",
+    )
     p.add_argument("--shots", type=integer, help="estimate S from this many shots (default: exact probabilities)")
     p.add_argument("--epochs", type=integer, default=10, help="epochs")
     p.add_argument("--batch", type=integer, default=32, help="mini-batch size")
@@ -69,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         trajectories=args.trajectories,
         gradient=args.gradient,
         threads=args.threads,
+        val=args.val,
     )
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print  # --json keeps stdout to one object
     result = train(cfg, resume=args.resume, log=log)

@@ -4,8 +4,11 @@ Per block: scores S (B, H, T, T) -> softmax(S / tau) over the valid keys -> A V 
 projection -> residual + LayerNorm -> MLP -> residual + LayerNorm. Tokens are the raw patches
 (d = P*P features), as the quantum encoding needs; there is no positional embedding (the
 amplitude encoding's index register carries position). The head flattens the T x d tokens.
-The only difference between the two models is where S comes from: the HQViT circuit (qsim or
-its closed form) or standard scaled dot-product attention.
+The only difference between the models is where S comes from: the HQViT circuit (qsim or its
+closed form; ``quantum``), standard scaled dot-product attention (``classical``), and two
+ablations: ``uniform`` (every score equal, so each token averages the valid tokens: what the
+model does with no attention at all) and ``frozen`` (the HQViT circuit with U_Q and U_K kept at
+their random initial angles: what the quantum scores give without training them).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from hqvit.runtime.exact import exact_attention
 from hqvit.runtime.qsim_backend import QsimOptions
 from hqvit.runtime.quantum_attention import QsimAttention, qsim_attention
 
-ATTENTIONS = ("quantum", "classical")
+ATTENTIONS = ("quantum", "classical", "uniform", "frozen")
+QUANTUM_ATTENTIONS = ("quantum", "frozen")  # the ones that run the circuit
 BACKENDS = ("qsim", "exact")
 
 
@@ -84,6 +88,20 @@ class QuantumScores(nn.Module):
         return s.to(tokens.dtype), mask
 
 
+class UniformScores(nn.Module):
+    """All scores zero over the keys the quantum scores attend to (tokens with any nonzero pixel),
+    so softmax gives each valid key the same weight."""
+
+    def __init__(self, heads: int):
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, t, _ = tokens.shape
+        valid = (tokens.detach() ** 2).sum(-1) > 0
+        return tokens.new_zeros(b, self.heads, t, t), valid
+
+
 class ClassicalScores(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
@@ -143,8 +161,11 @@ class VisionTransformer(nn.Module):
             raise ValueError(f"{c.heads} heads do not divide the token dimension {dim}")
         blocks = []
         for _ in range(cfg.blocks):
-            if cfg.attention == "quantum":
+            if cfg.attention in QUANTUM_ATTENTIONS:
                 scores, temp = QuantumScores(c, backend, shots, seed, gradient, threads), cfg.temperature
+                scores.params.requires_grad_(cfg.attention == "quantum")  # frozen: U_Q, U_K stay at init
+            elif cfg.attention == "uniform":
+                scores, temp = UniformScores(c.heads), None
             else:
                 scores, temp = ClassicalScores(dim, c.heads), None
             blocks.append(Block(dim, c.heads, cfg.mlp_ratio, scores, temp))
@@ -172,6 +193,18 @@ class VisionTransformer(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.head(x.flatten(1))
+
+
+def parameter_counts(model: VisionTransformer) -> dict[str, int]:
+    """Trainable parameters in all, in the attention scores (the quantum angles and temperatures,
+    or the classical Q/K projections), and frozen ones (the ``frozen`` ablation's angles)."""
+    params = list(model.parameters())
+    score_params = [p for b in model.blocks for p in b.scores.parameters()]
+    return {
+        "trainable": sum(p.numel() for p in params if p.requires_grad),
+        "attention_scores": sum(p.numel() for p in score_params if p.requires_grad),
+        "frozen": sum(p.numel() for p in params if not p.requires_grad),
+    }
 
 
 def quantum_backends(model: VisionTransformer) -> list[QsimAttention]:

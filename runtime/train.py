@@ -18,7 +18,7 @@ from hqvit.ir.errors import InputError, TrainingDiverged
 from hqvit.ir.resources import MAX_SEED, check_simulable
 from hqvit.runtime.checkpoint import CHECKPOINT_NAME, OutputLock, load_checkpoint, save_atomic
 from hqvit.runtime.data import Dataset, load_dataset, split
-from hqvit.runtime.model import ModelConfig, VisionTransformer
+from hqvit.runtime.model import QUANTUM_ATTENTIONS, ModelConfig, VisionTransformer, parameter_counts
 from hqvit.runtime.quantum_attention import GRADIENTS
 from hqvit.targets import resolve_target
 
@@ -26,7 +26,20 @@ MAX_THREADS = 256
 # What must match between a checkpoint and a run that resumes it: the model's shape and the data
 # split (dataset, limit and seed choose the test images; resuming with others would train on them).
 # How gradients are computed, and on how many threads, does not change the model: not listed.
-RESUME_FIELDS = ("dataset", "image", "patch", "layers", "heads", "swap_test", "blocks", "attention", "limit", "seed")
+RESUME_FIELDS = (
+    "dataset",
+    "image",
+    "patch",
+    "layers",
+    "heads",
+    "swap_test",
+    "blocks",
+    "attention",
+    "limit",
+    "seed",
+    "val",
+)
+MAX_VAL = 0.5
 
 
 @dataclass
@@ -52,6 +65,7 @@ class TrainConfig:
     trajectories: int = 16
     gradient: str = "adjoint"  # noiseless qsim training: adjoint sweep or parameter shift (the oracle)
     threads: int = 1  # torch's and qsim's threads
+    val: float = 0.0  # fraction of the training split held out for tuning; the test split is then read once
 
     def model_config(self, classes: int) -> ModelConfig:
         circuit = HQViTConfig(self.image, self.patch, self.layers, self.heads, self.swap_test)
@@ -70,6 +84,8 @@ class TrainConfig:
             raise InputError(f"--seed must be an integer in 0..{MAX_SEED}, got {self.seed!r}")
         if self.shots is not None and self.shots < 1:
             raise InputError(f"--shots must be >= 1, got {self.shots}")
+        if not isinstance(self.val, (int, float)) or not 0 <= self.val <= MAX_VAL:
+            raise InputError(f"--val must be a fraction in [0, {MAX_VAL}], got {self.val!r}")
         if self.limit is not None and self.limit < 10:
             raise InputError(f"--limit must be at least 10 images, got {self.limit}")
         if self.gradient not in GRADIENTS:
@@ -86,7 +102,7 @@ class TrainConfig:
         elif self.target:
             raise InputError("--target is used with --noise (train under that device's calibrated noise)")
         circuit = self.model_config(10).circuit  # the sizes (InputError from HQViTConfig)
-        if self.attention == "quantum" and self.backend == "qsim":
+        if self.attention in QUANTUM_ATTENTIONS and self.backend == "qsim":
             check_simulable(circuit.logical_qubits, "the attention circuit")
         if circuit.features % circuit.heads:
             raise InputError(f"--heads {self.heads} must divide the token dimension {circuit.features}")
@@ -94,8 +110,10 @@ class TrainConfig:
     def _validate_noise(self) -> None:
         if not self.target:
             raise InputError("--noise needs --target NAME (the device whose calibrated noise to train under)")
-        if self.attention != "quantum" or self.backend != "qsim":
-            raise InputError("--noise trains the quantum attention on qsim: use --attention quantum --backend qsim")
+        if self.attention not in QUANTUM_ATTENTIONS or self.backend != "qsim":
+            raise InputError(
+                "--noise trains the quantum attention on qsim: use --attention quantum (or frozen) --backend qsim"
+            )
         if self.blocks != 1:
             raise InputError("--noise supports --blocks 1 (parameter shift on noisy trajectories, no data gradients)")
         if self.shots is not None:
@@ -161,6 +179,21 @@ def prepare(cfg: TrainConfig) -> tuple[Dataset, np.ndarray, np.ndarray]:
     return ds, tr, te
 
 
+def validation_split(ds: Dataset, tr: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices: a stratified, seeded ``cfg.val`` of the training split, so
+    tuning never sees the test split (empty validation when ``cfg.val`` is 0)."""
+    if not cfg.val:
+        return tr, tr[:0]
+    from sklearn.model_selection import train_test_split
+
+    y = ds.labels.numpy()[tr]
+    _, counts = np.unique(y, return_counts=True)
+    fit, va = train_test_split(
+        tr, test_size=cfg.val, stratify=y if counts.min() >= 2 else None, random_state=cfg.seed + 1
+    )
+    return np.sort(fit), np.sort(va)
+
+
 def _use_noise(model: VisionTransformer, cfg: TrainConfig) -> None:
     from hqvit.compiler.pipeline import compile_hqvit
 
@@ -211,7 +244,9 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) 
         train_seconds, samples = ckpt.get("train_seconds", 0.0), ckpt.get("train_samples", 0)
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT_NAME
+    tr, va = validation_split(ds, tr, cfg)
     x_tr, y_tr, x_te, y_te = ds.images[tr], ds.labels[tr], ds.images[te], ds.labels[te]
+    x_va, y_va = ds.images[va], ds.labels[va]
     loss_fn = nn.CrossEntropyLoss()
     t_start = time.perf_counter()
     interrupted = False
@@ -239,11 +274,22 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) 
                 samples += len(idx)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
             train_seconds += time.perf_counter() - t0
-            tr_acc, te_acc = accuracy(model, x_tr, y_tr), accuracy(model, x_te, y_te)
+            tr_acc = accuracy(model, x_tr, y_tr)
+            # with a validation split, epochs are judged on it; the test split is read once, at the end
+            held_out, x_ho, y_ho = ("val", x_va, y_va) if cfg.val else ("test", x_te, y_te)
+            ho_acc = accuracy(model, x_ho, y_ho)
             history.append(
-                {"epoch": epoch + 1, "loss": total_loss / len(y_tr), "train_accuracy": tr_acc, "test_accuracy": te_acc}
+                {
+                    "epoch": epoch + 1,
+                    "loss": total_loss / len(y_tr),
+                    "train_accuracy": tr_acc,
+                    f"{held_out}_accuracy": ho_acc,
+                }
             )
-            log(f"epoch {epoch + 1}/{cfg.epochs}  loss {history[-1]['loss']:.4f} train {tr_acc:.4f} test {te_acc:.4f}")
+            log(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {history[-1]['loss']:.4f} train {tr_acc:.4f} "
+                f"{held_out} {ho_acc:.4f}"
+            )
             save_atomic(
                 {
                     "model": model.state_dict(),
@@ -262,15 +308,21 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) 
         interrupted = True
         log(f"interrupted; the last finished epoch is saved in {ckpt_path}")
     last = history[-1] if history else {"train_accuracy": None, "test_accuracy": None}
+    test_accuracy = last.get("test_accuracy")
+    if cfg.val and history and not interrupted:
+        test_accuracy = accuracy(model, x_te, y_te)
     return {
         "dataset": cfg.dataset,
         "attention": cfg.attention,
-        "backend": cfg.backend if cfg.attention == "quantum" else None,
+        "backend": cfg.backend if cfg.attention in QUANTUM_ATTENTIONS else None,
         "epochs": len(history),
         "train_samples": len(tr),
+        "val_samples": len(va),
         "test_samples": len(te),
         "train_accuracy": last["train_accuracy"],
-        "test_accuracy": last["test_accuracy"],
+        "val_accuracy": last.get("val_accuracy"),
+        "test_accuracy": test_accuracy,
+        "parameters": parameter_counts(model),
         "train_samples_per_s": samples / train_seconds if train_seconds else None,
         "seconds": round(time.perf_counter() - t_start, 3),
         "checkpoint": str(ckpt_path) if history else None,
