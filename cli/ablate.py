@@ -1,0 +1,102 @@
+"""``hqvit ablate``: the attention variants trained with one command, seeds and budget, side by side.
+
+Writes ``ablation.json``, ``ablation.md`` and ``ablation.png`` into ``--out`` after every finished
+run (Ctrl-C keeps them, exit 130); each run's checkpoint goes to ``--out/<variant>-seed<S>/``.
+Every option is checked (``AblationConfig.validate``) before any data is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hqvit.cli.args import add_circuit_args, integer, number
+from hqvit.cli.output import EXIT_INTERRUPTED, EXIT_OK, emit, write_json_atomic, write_text
+from hqvit.cli.train import ATTENTION_CHOICES
+from hqvit.compiler.hqvit import parse_size
+from hqvit.ir.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ablate", help="train every attention variant over several seeds and tabulate them")
+    add_circuit_args(p)
+    p.add_argument("--dataset", default="digits", help="digits | mnist5k | idx:DIR")
+    p.add_argument(
+        "--attentions", default=",".join(ATTENTION_CHOICES), help="comma-separated variants to train, same budget"
+    )
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (split, initialization, order)")
+    p.add_argument("--blocks", type=integer, default=1, help="transformer blocks")
+    p.add_argument("--backend", choices=("qsim", "exact"), default="qsim", help="how the attention circuit is run")
+    p.add_argument("--epochs", type=integer, default=10, help="epochs")
+    p.add_argument("--batch", type=integer, default=32, help="mini-batch size")
+    p.add_argument("--lr", type=number, default=1e-2, help="Adam learning rate")
+    p.add_argument("--limit", type=integer, help="use a stratified subset of N images (default: all)")
+    p.add_argument("--val", type=number, default=0.0, help="validation fraction of the training split")
+    p.add_argument("--threads", type=integer, default=1, help="CPU threads for torch and qsim")
+    p.add_argument(
+        "--noisy-targets", default="", help="comma-separated devices: each quantum model evaluated at calibrated noise"
+    )
+    p.add_argument("--trajectories", type=integer, default=16, help="noise trajectories per image (noisy rows)")
+    p.add_argument("--noisy-limit", type=integer, help="test images per noisy evaluation (default: all)")
+    p.add_argument("--out", default="runs/ablation", help="directory for the table, plot and checkpoints")
+    p.set_defaults(func=run)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(t) for t in _names(text))
+    except ValueError:
+        raise InputError(f"--seeds must be comma-separated integers, got {text!r}") from None
+    if any(s < 0 for s in seeds):
+        raise InputError(f"--seeds must be >= 0, got {text!r}")
+    return seeds
+
+
+def run(args: argparse.Namespace) -> int:
+    from hqvit.runtime.train import TrainConfig  # torch
+    from hqvit.studies.ablation import AblationConfig, markdown, plot, run_ablation
+
+    base = TrainConfig(
+        dataset=args.dataset,
+        image=parse_size(args.image, "--image"),
+        patch=parse_size(args.patch, "--patch"),
+        layers=args.layers,
+        heads=args.heads,
+        swap_test=args.swap_test,
+        blocks=args.blocks,
+        backend=args.backend,
+        epochs=args.epochs,
+        batch=args.batch,
+        lr=args.lr,
+        limit=args.limit,
+        threads=args.threads,
+        val=args.val,
+    )
+    cfg = AblationConfig(
+        base=base,
+        attentions=_names(args.attentions),
+        seeds=_seeds(args.seeds),
+        noisy_targets=_names(args.noisy_targets),
+        trajectories=args.trajectories,
+        noisy_limit=args.noisy_limit,
+        out=args.out,
+    )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is an existing file; it must name a directory")
+
+    def write(result: dict) -> None:
+        write_json_atomic(out / "ablation.json", result)
+        write_text(str(out / "ablation.md"), markdown(result))
+        plot(result, out / "ablation.png")
+
+    log = (lambda m: print(m, file=sys.stderr)) if args.json else print  # --json keeps stdout to one object
+    result = run_ablation(cfg, log=log, on_update=write)
+    write(result)
+    emit(result, args.json, [markdown(result), f"wrote {out / 'ablation.json'}, .md and .png"])
+    return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK
