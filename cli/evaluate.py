@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hqvit.runtime.train import evaluate  # torch
+    from hqvit.runtime.quantized_model import evaluate_checkpoint  # torch; also runs hqvit quantize --save output
 
-    result = evaluate(args.checkpoint, backend=args.backend)
+    result = evaluate_checkpoint(args.checkpoint, backend=args.backend)
     emit(result, args.json, [f"{k:>14}: {v}" for k, v in result.items()])
     return EXIT_OK

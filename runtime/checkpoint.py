@@ -41,9 +41,9 @@ def save_atomic(obj: dict, path: Path) -> None:
 _GLOBAL = re.compile(r"(?:Unsupported global|Trying to load unsupported GLOBAL)[: ]*(?:GLOBAL )?([\w.]+)")
 
 
-def load_checkpoint(path: str | Path) -> dict:
+def load_checkpoint(path: str | Path, quantized: bool = False) -> dict:
     """The checkpoint's dict; one InputError if it is missing, unreadable, asks to run code, or
-    was not written by ``hqvit train``."""
+    was not written by ``hqvit train`` (or, with ``quantized``, by ``hqvit quantize --save``)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"checkpoint {p} does not exist")
@@ -61,6 +61,8 @@ def load_checkpoint(path: str | Path) -> dict:
         raise InputError(f"checkpoint {p} is not readable: {type(e).__name__}") from None
     if not isinstance(ckpt, dict) or not {"model", "train_config", "model_config", "epoch"} <= set(ckpt):
         raise InputError(f"{p} is not a checkpoint written by hqvit train")
+    if "quantization" in ckpt and not quantized:
+        raise InputError(f"checkpoint {p} is quantized (hqvit quantize --save): only hqvit evaluate runs it")
     return ckpt
 
 
