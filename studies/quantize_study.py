@@ -1,0 +1,397 @@
+"""Post-training quantization of a trained HQViT checkpoint: accuracy against bits, part by part.
+
+Parts (each a curve of the plot, each point one ``QuantSettings`` evaluated on the test split):
+
+- ``weights``: every Linear weight at B bits (per output channel), activations in float;
+- ``activations`` with each choice of the two ViT-specific quantizers: uniform, RepQ LayerNorm,
+  log2 softmax, both (weights in float), so each quantizer's effect is visible on its own;
+- ``W/A``: every pair of weight and activation bits, with the uniform quantizers and with both
+  ViT-specific ones (the Markdown's grid);
+- ``angles``: every rotation angle of the compiled circuit at B bits of 2π, rounded or by
+  probabilistic interpolation, classical layers in float;
+- ``deploy``: the first weight and activation bits with the chosen LayerNorm / softmax
+  quantizers, plus the angles at each B (the setting ``--save`` writes uses the first B).
+
+Per point: test accuracy with a 95 % Wilson interval, agreement of the predictions with the
+full-precision model's, mean |S − S_full| (the circuit's attention coefficients) and
+|A − A_full| (the post-softmax attention the values are mixed with) over valid token pairs, the
+model size in bytes, and for interpolation the sampling overhead (Π γ)². Activation quantizers
+are calibrated once, on ``calibration`` training images, by running the full-precision model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hqvit.ir.errors import InputError
+from hqvit.runtime.checkpoint import load_checkpoint
+from hqvit.runtime.classical_quantization import QuantizedViT, QuantPlan, build_plan, calibrate, model_bytes
+from hqvit.runtime.model import ModelConfig, VisionTransformer
+from hqvit.runtime.quant_settings import (
+    ANGLE_BITS,
+    CLASSICAL_BITS,
+    LN_QUANTIZERS,
+    SOFTMAX_QUANTIZERS,
+    QuantSettings,
+    parse_bits,
+)
+from hqvit.runtime.quantized_model import quantized_angles, save_quantized
+from hqvit.runtime.train import checkpoint_configs, prepare, restore_model, seed_everything
+from hqvit.studies.noise_study import wilson
+
+ANGLE_MODE_CHOICES = ("round", "interpolate", "both")
+ACTIVATION_VARIANTS = {  # part name -> (ln, softmax)
+    "activations": ("uniform", "uniform"),
+    "activations + RepQ LN": ("repq", "uniform"),
+    "activations + log2 softmax": ("uniform", "log2"),
+    "activations + RepQ + log2": ("repq", "log2"),
+}
+
+
+@dataclass
+class Options:
+    weight_bits: list[int]
+    act_bits: list[int]
+    angle_bits: list[int]
+    angle_modes: list[str]
+    calibration: int = 256
+    samples: int = 32
+    ln: str = "repq"
+    softmax: str = "log2"
+    limit: int | None = None
+    seed: int = 0
+
+
+def parse_options(
+    weight_bits: str,
+    act_bits: str,
+    angle_bits: str,
+    angle_mode: str,
+    calibration: int,
+    samples: int,
+    ln: str,
+    softmax: str,
+    limit: int | None,
+    seed: int,
+) -> Options:
+    """Every option checked before the checkpoint loads; each message names its argument."""
+    if angle_mode not in ANGLE_MODE_CHOICES:
+        raise InputError(f"--angle-mode must be one of {', '.join(ANGLE_MODE_CHOICES)}, got {angle_mode!r}")
+    if ln not in LN_QUANTIZERS:
+        raise InputError(f"--ln-quantizer must be one of {', '.join(LN_QUANTIZERS)}, got {ln!r}")
+    if softmax not in SOFTMAX_QUANTIZERS:
+        raise InputError(f"--softmax-quantizer must be one of {', '.join(SOFTMAX_QUANTIZERS)}, got {softmax!r}")
+    if calibration < 1:
+        raise InputError(f"--calibration must be >= 1 training images, got {calibration}")
+    if samples < 1:
+        raise InputError(f"--samples must be >= 1, got {samples}")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be >= 1, got {limit}")
+    modes = ["round", "interpolate"] if angle_mode == "both" else [angle_mode]
+    return Options(
+        parse_bits(weight_bits, "--weight-bits", CLASSICAL_BITS),
+        parse_bits(act_bits, "--act-bits", CLASSICAL_BITS),
+        parse_bits(angle_bits, "--angle-bits", ANGLE_BITS),
+        modes,
+        calibration,
+        samples,
+        ln,
+        softmax,
+        limit,
+        seed,
+    )
+
+
+@dataclass
+class Setup:
+    checkpoint: str
+    ckpt: dict
+    model: VisionTransformer
+    mcfg: ModelConfig
+    images: torch.Tensor  # the test images evaluated
+    labels: torch.Tensor
+    calibration: dict[str, torch.Tensor]
+    dataset: str
+
+
+def load_setup(checkpoint: str, opts: Options) -> Setup:
+    ckpt = load_checkpoint(checkpoint)
+    cfg, mcfg = checkpoint_configs(ckpt, checkpoint)
+    if mcfg.attention != "quantum":
+        raise InputError(f"checkpoint {checkpoint} has classical attention: hqvit quantize needs an HQViT model")
+    seed_everything(cfg.seed)
+    ds, tr, te = prepare(cfg)
+    if opts.limit is not None:
+        te = te[: opts.limit]
+    model = restore_model(ckpt, mcfg, checkpoint, backend="qsim", seed=cfg.seed)
+    model.eval()
+    pick = np.random.default_rng(opts.seed).permutation(tr)[: opts.calibration]
+    return Setup(
+        checkpoint, ckpt, model, mcfg, ds.images[te], ds.labels[te], calibrate(model, ds.images[pick]), cfg.dataset
+    )
+
+
+def settings_grid(opts: Options) -> list[tuple[str, int, QuantSettings]]:
+    """(part, bits on the plot's x axis, setting) for every point of the sweep, in order."""
+    base = QuantSettings(samples=opts.samples, seed=opts.seed)
+    grid = [("weights", w, replace(base, weight_bits=w)) for w in opts.weight_bits]
+    for part, (ln, sm) in ACTIVATION_VARIANTS.items():
+        grid += [(part, a, replace(base, act_bits=a, ln=ln, softmax=sm)) for a in opts.act_bits]
+    for (ln, sm), (w, a) in itertools.product(
+        [("uniform", "uniform"), ("repq", "log2")], itertools.product(opts.weight_bits, opts.act_bits)
+    ):
+        part = "W/A" if ln == "uniform" else "W/A + RepQ + log2"
+        grid.append((part, w, replace(base, weight_bits=w, act_bits=a, ln=ln, softmax=sm)))
+    for mode in opts.angle_modes:
+        grid += [(f"angles ({mode})", b, replace(base, angle_bits=b, angle_mode=mode)) for b in opts.angle_bits]
+    deploy = deploy_settings(opts)
+    for mode in opts.angle_modes:
+        grid += [
+            (
+                f"W{deploy.weight_bits}A{deploy.act_bits} + angles ({mode})",
+                b,
+                replace(deploy, angle_bits=b, angle_mode=mode),
+            )
+            for b in opts.angle_bits
+        ]
+    return grid
+
+
+def deploy_settings(opts: Options) -> QuantSettings:
+    """The setting ``--save`` writes: the first of each list, the chosen ViT quantizers."""
+    return QuantSettings(
+        weight_bits=opts.weight_bits[0],
+        act_bits=opts.act_bits[0],
+        ln=opts.ln,
+        softmax=opts.softmax,
+        angle_bits=opts.angle_bits[0],
+        angle_mode=opts.angle_modes[0],
+        samples=opts.samples,
+        seed=opts.seed,
+    ).validate()
+
+
+@torch.no_grad()
+def run_setting(setup: Setup, settings: QuantSettings, batch: int = 64) -> dict:
+    """Predictions, attention traces and size of one setting over the test images."""
+    plan = build_plan(setup.model, settings, setup.calibration) if settings.classical else None
+    qvit = QuantizedViT(setup.model, plan)
+    qvit.trace = []
+    preds = []
+    t0 = time.perf_counter()
+    with quantized_angles(setup.model, settings) as backends:
+        for start in tqdm(range(0, len(setup.labels), batch), desc=settings.label(), leave=False, disable=None):
+            preds.append(qvit(setup.images[start : start + batch]).argmax(1))
+    blocks = len(setup.model.blocks)
+    trace = {
+        key: [torch.cat([t[key] for t in qvit.trace if t["block"] == k]) for k in range(blocks)]
+        for key in ("s", "mask", "attn")
+    }
+    overhead = [x for b in backends for x in b.record.overhead]
+    return {
+        "pred": torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long),
+        "trace": trace,
+        "model_bytes": model_bytes(setup.model, plan if plan is not None else QuantPlan(settings)),
+        "seconds": time.perf_counter() - t0,
+        "sampling_overhead": float(np.mean(overhead)) if overhead else None,
+    }
+
+
+def attention_errors(run: dict, reference: dict) -> tuple[float, float]:
+    """Mean |S − S_full| and |A − A_full| over valid (query, key) token pairs, all blocks and heads."""
+    ds, da, n = 0.0, 0.0, 0
+    for s, a, s0, a0, mask in zip(
+        run["trace"]["s"],
+        run["trace"]["attn"],
+        reference["trace"]["s"],
+        reference["trace"]["attn"],
+        reference["trace"]["mask"],
+        strict=True,
+    ):
+        pair = (mask[:, None, :, None] & mask[:, None, None, :]).expand_as(s)
+        ds += float((s - s0).abs()[pair].sum())
+        da += float((a - a0).abs()[pair].sum())
+        n += int(pair.sum())
+    return (ds / n, da / n) if n else (0.0, 0.0)
+
+
+def point(part: str, bits: int, settings: QuantSettings, run: dict, reference: dict, labels: torch.Tensor) -> dict:
+    n = len(labels)
+    correct = int((run["pred"] == labels).sum())
+    s_err, a_err = attention_errors(run, reference)
+    out = {
+        "part": part,
+        "bits": bits,
+        "label": settings.label(),
+        "settings": settings.to_dict(),
+        "test_samples": n,
+        "accuracy": correct / max(n, 1),
+        "accuracy_ci95": list(wilson(correct, n)),
+        "agreement": float((run["pred"] == reference["pred"]).float().mean()) if n else None,
+        "attention_score_error": s_err,
+        "attention_prob_error": a_err,
+        "model_bytes": run["model_bytes"],
+        "seconds": round(run["seconds"], 3),
+    }
+    if run["sampling_overhead"] is not None:
+        out["sampling_overhead"] = run["sampling_overhead"]
+    return out
+
+
+def sweep(setup: Setup, opts: Options, on_point=None) -> dict:
+    """Every setting of ``settings_grid``; finished points survive a Ctrl-C (``interrupted``)."""
+    reference = run_setting(setup, QuantSettings())
+    n = len(setup.labels)
+    correct = int((reference["pred"] == setup.labels).sum())
+    result = {
+        "checkpoint": setup.checkpoint,
+        "dataset": setup.dataset,
+        "image": list(setup.mcfg.circuit.image),
+        "patch": list(setup.mcfg.circuit.patch),
+        "test_samples": n,
+        "calibration_images": opts.calibration,
+        "samples": opts.samples,
+        "seed": opts.seed,
+        "reference": {
+            "accuracy": correct / max(n, 1),
+            "accuracy_ci95": list(wilson(correct, n)),
+            "model_bytes": reference["model_bytes"],
+        },
+        "points": [],
+        "interrupted": False,
+    }
+    try:
+        for part, bits, settings in tqdm(settings_grid(opts), desc="quantize", disable=None):
+            result["points"].append(point(part, bits, settings, run_setting(setup, settings), reference, setup.labels))
+            if on_point:
+                on_point(result)
+    except KeyboardInterrupt:
+        result["interrupted"] = True
+    return result
+
+
+# -- reports ---------------------------------------------------------------------------------------
+def markdown(result: dict) -> str:
+    ref = result["reference"]
+    lines = [
+        f"# Post-training quantization: {result['dataset']} {result['image'][0]}x{result['image'][1]}, "
+        f"patch {result['patch'][0]}x{result['patch'][1]}",
+        "",
+        f"{result['test_samples']} test images, {result['calibration_images']} calibration images, "
+        f"{result['samples']} angle draws per image for interpolation. Full precision: "
+        f"{100 * ref['accuracy']:.2f} % [{100 * ref['accuracy_ci95'][0]:.1f}, {100 * ref['accuracy_ci95'][1]:.1f}], "
+        f"{ref['model_bytes']} bytes.",
+        "",
+        "| part | bits | setting | accuracy % [95 % CI] | agreement % | mean \\|S − S_full\\| | mean \\|A − A_full\\| "
+        "| bytes | overhead (Πγ)² |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in result["points"]:
+        if p["part"].startswith("W/A"):
+            continue
+        lo, hi = p["accuracy_ci95"]
+        overhead = f"{p['sampling_overhead']:.3g}" if "sampling_overhead" in p else ""
+        lines.append(
+            f"| {p['part']} | {p['bits']} | {p['label']} | {100 * p['accuracy']:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] "
+            f"| {100 * p['agreement']:.1f} | {p['attention_score_error']:.2e} | {p['attention_prob_error']:.2e} "
+            f"| {p['model_bytes']} | {overhead} |"
+        )
+    grid = [p for p in result["points"] if p["part"].startswith("W/A")]
+    if grid:
+        acts = sorted({p["settings"]["act_bits"] for p in grid}, reverse=True)
+        weights = sorted({p["settings"]["weight_bits"] for p in grid}, reverse=True)
+        cell = {(p["part"], p["settings"]["weight_bits"], p["settings"]["act_bits"]): p for p in grid}
+        lines += [
+            "",
+            "Accuracy % by weight bits (rows) and activation bits (columns): uniform quantizers / "
+            "with RepQ LayerNorm and log2 softmax.",
+            "",
+            "| W \\ A | " + " | ".join(f"A{a}" for a in acts) + " |",
+            "|---|" + "---|" * len(acts),
+        ]
+        for w in weights:
+            row = []
+            for a in acts:
+                u, r = cell.get(("W/A", w, a)), cell.get(("W/A + RepQ + log2", w, a))
+                row.append(" / ".join(f"{100 * p['accuracy']:.2f}" if p else "–" for p in (u, r)))
+            lines.append(f"| W{w} | " + " | ".join(row) + " |")
+    if result.get("interrupted"):
+        lines += ["", "Interrupted: the points above are the finished ones."]
+    return "\n".join(lines) + "\n"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot(result: dict, path) -> None:
+    """Accuracy against bits, one curve per part: classical parts left, angle parts right."""
+    plt = _pyplot()
+    points = [p for p in result["points"] if not p["part"].startswith("W/A")]
+    diagonal = [p for p in result["points"] if p["part"].startswith("W/A")]
+    diagonal = [p for p in diagonal if p["settings"]["weight_bits"] == p["settings"]["act_bits"]]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+    ref = 100 * result["reference"]["accuracy"]
+    for ax, angle_side in zip(axes, (False, True), strict=True):
+        chosen = [p for p in points if ("angles" in p["part"]) == angle_side]
+        if not angle_side:
+            chosen += [{**p, "part": p["part"].replace("W/A", "W=A")} for p in diagonal]
+        for part in dict.fromkeys(p["part"] for p in chosen):
+            pts = sorted((p for p in chosen if p["part"] == part), key=lambda p: p["bits"])
+            ax.plot([p["bits"] for p in pts], [100 * p["accuracy"] for p in pts], marker="o", label=part)
+        ax.axhline(ref, color="gray", linestyle="--", linewidth=1, label="full precision")
+        ax.set_xlabel("rotation-angle bits (of 2π)" if angle_side else "bits (weights and/or activations)")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    fig.suptitle(
+        f"{result['dataset']} {result['image'][0]}x{result['image'][1]}: accuracy vs bits "
+        f"({result['test_samples']} test images)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summary_lines(result: dict) -> list[str]:
+    ref = result["reference"]
+    lines = [f"full precision: accuracy {100 * ref['accuracy']:.2f} %, {ref['model_bytes']} bytes"]
+    for p in result["points"]:
+        extra = f", overhead {p['sampling_overhead']:.3g}" if "sampling_overhead" in p else ""
+        lines.append(
+            f"{p['part']:>28} {p['label']:<32} accuracy {100 * p['accuracy']:6.2f} %, "
+            f"|dS| {p['attention_score_error']:.2e}, |dA| {p['attention_prob_error']:.2e}, "
+            f"{p['model_bytes']} bytes{extra}"
+        )
+    return lines
+
+
+def save_deploy(setup: Setup, opts: Options, path: str) -> QuantSettings:
+    """Write the quantized checkpoint of ``deploy_settings`` (``hqvit evaluate`` runs it)."""
+    settings = deploy_settings(opts)
+    try:
+        save_quantized(setup.ckpt, setup.model, build_plan(setup.model, settings, setup.calibration), Path(path))
+    except OSError as e:
+        raise InputError(f"--save {path}: cannot write it ({e.strerror or e})") from None
+    return settings
+
+
+def check_paths(out: str, save: str | None) -> None:
+    """``--out`` must be (or become) a directory and ``--save`` a file, checked before any work."""
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError(f"--out {out} is an existing file; it must name a directory")
+    if save is not None and (Path(save).is_dir() or not save.strip()):
+        raise InputError(f"--save {save!r} must name the checkpoint file to write, not a directory")
