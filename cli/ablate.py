@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=number, default=1e-2, help="Adam learning rate")
     p.add_argument("--limit", type=integer, help="use a stratified subset of N images (default: all)")
     p.add_argument("--val", type=number, default=0.0, help="validation fraction of the training split")
+    p.add_argument("--mlp-ratio", type=integer, default=4, help="MLP width per token dimension")
+    p.add_argument("--temperature", type=number, default=0.1, help="initial softmax temperature of quantum scores")
+    p.add_argument("--schedule", choices=("constant", "cosine"), default="constant", help="learning rate schedule")
     p.add_argument("--threads", type=integer, default=1, help="CPU threads for torch and qsim")
     p.add_argument(
         "--noisy-targets", default="", help="comma-separated devices: each quantum model evaluated at calibrated noise"
@@ -76,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         threads=args.threads,
         val=args.val,
+        mlp_ratio=args.mlp_ratio,
+        temperature=args.temperature,
+        schedule=args.schedule,
     )
     cfg = AblationConfig(
         base=base,

@@ -29,6 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="attention scores: the HQViT circuit, its classical twin, or an ablation (uniform: every score "
         "equal; frozen: the circuit with U_Q, U_K fixed at their random initial angles)",
     )
+    p.add_argument("--mlp-ratio", type=integer, default=4, help="MLP width per token dimension")
+    p.add_argument(
+        "--temperature", type=number, default=0.1, help="initial softmax temperature of the quantum scores (learned)"
+    )
+    p.add_argument(
+        "--schedule", choices=("constant", "cosine"), default="constant", help="learning rate over the epochs"
+    )
     p.add_argument(
         "--val",
         type=number,
@@ -85,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         gradient=args.gradient,
         threads=args.threads,
         val=args.val,
+        mlp_ratio=args.mlp_ratio,
+        temperature=args.temperature,
+        schedule=args.schedule,
     )
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print  # --json keeps stdout to one object
     result = train(cfg, resume=args.resume, log=log)

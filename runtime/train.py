@@ -38,8 +38,11 @@ RESUME_FIELDS = (
     "limit",
     "seed",
     "val",
+    "mlp_ratio",
+    "temperature",
 )
 MAX_VAL = 0.5
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -66,24 +69,42 @@ class TrainConfig:
     gradient: str = "adjoint"  # noiseless qsim training: adjoint sweep or parameter shift (the oracle)
     threads: int = 1  # torch's and qsim's threads
     val: float = 0.0  # fraction of the training split held out for tuning; the test split is then read once
+    mlp_ratio: int = 4  # MLP width per token dimension
+    temperature: float = 0.1  # initial softmax temperature of the quantum scores (S lies in [0, 1])
+    schedule: str = "constant"  # learning rate: constant, or cosine decay to 0 over the epochs
 
     def model_config(self, classes: int) -> ModelConfig:
         circuit = HQViTConfig(self.image, self.patch, self.layers, self.heads, self.swap_test)
-        return ModelConfig(circuit, classes=classes, blocks=self.blocks, attention=self.attention)
+        return ModelConfig(
+            circuit,
+            classes=classes,
+            blocks=self.blocks,
+            mlp_ratio=self.mlp_ratio,
+            attention=self.attention,
+            temperature=self.temperature,
+        )
 
     def validate(self) -> None:
         """Every argument checked before any data is loaded, each on its own so the message names
         the one that is wrong. The CLI relies on this: it does not repeat these checks."""
-        for name in ("epochs", "batch", "blocks"):
+        for name in ("epochs", "batch", "blocks", "mlp_ratio"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise InputError(f"--{name} must be an integer >= 1, got {value!r}")
+                raise InputError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
         if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
             raise InputError(f"--lr must be a finite number > 0, got {self.lr!r}")
         if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise InputError(f"--seed must be an integer in 0..{MAX_SEED}, got {self.seed!r}")
         if self.shots is not None and self.shots < 1:
             raise InputError(f"--shots must be >= 1, got {self.shots}")
+        if (
+            not isinstance(self.temperature, (int, float))
+            or not math.isfinite(self.temperature)
+            or self.temperature <= 0
+        ):
+            raise InputError(f"--temperature must be a finite number > 0, got {self.temperature!r}")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not isinstance(self.val, (int, float)) or not 0 <= self.val <= MAX_VAL:
             raise InputError(f"--val must be a fraction in [0, {MAX_VAL}], got {self.val!r}")
         if self.limit is not None and self.limit < 10:
@@ -247,6 +268,7 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) 
     tr, va = validation_split(ds, tr, cfg)
     x_tr, y_tr, x_te, y_te = ds.images[tr], ds.labels[tr], ds.images[te], ds.labels[te]
     x_va, y_va = ds.images[va], ds.labels[va]
+    steps_per_epoch = math.ceil(len(y_tr) / cfg.batch)
     loss_fn = nn.CrossEntropyLoss()
     t_start = time.perf_counter()
     interrupted = False
@@ -259,6 +281,10 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) 
                 range(0, len(order), cfg.batch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None
             )
             for step, start in enumerate(bar):
+                if cfg.schedule == "cosine":  # from the step count alone, so a resumed run continues it
+                    done = (epoch * steps_per_epoch + step) / (cfg.epochs * steps_per_epoch)
+                    for group in opt.param_groups:
+                        group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
                 idx = order[start : start + cfg.batch]
                 opt.zero_grad()
                 loss = loss_fn(model(x_tr[idx]), y_tr[idx])
