@@ -123,9 +123,8 @@ def _write(stem: Path, result: dict) -> None:
     for variant, entry in result["variants"].items():
         if "test_accuracy_mean" in entry:
             each = ", ".join(f"{100 * r['test_accuracy']:.2f}" for r in entry["final"])
-            lines.append(
-                f"| {variant} | {each} | {100 * entry['test_accuracy_mean']:.2f} ± {100 * entry['test_accuracy_std']:.2f} |"
-            )
+            mean, std = 100 * entry["test_accuracy_mean"], 100 * entry["test_accuracy_std"]
+            lines.append(f"| {variant} | {each} | {mean:.2f} ± {std:.2f} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
