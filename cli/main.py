@@ -13,13 +13,14 @@ import os
 import sys
 import warnings
 
+from hqvit.cli import ablate, evaluate, noise, quantize, targets, train, verify
 from hqvit.cli import compile as compile_command
-from hqvit.cli import evaluate, noise, quantize, targets, train, verify
 from hqvit.cli.args import HelpFormatter
 from hqvit.cli.output import EXIT_FAILED, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
 from hqvit.ir.errors import CalibrationWarning, InputError, TrainingDiverged
 
-SUBCOMMANDS = (compile_command, targets, verify, train, evaluate, noise, quantize)  # the order of 'hqvit --help'
+# the order of "hqvit --help"
+SUBCOMMANDS = (compile_command, targets, verify, train, evaluate, ablate, noise, quantize)
 DISTRIBUTION = "hqvit-compiler"
 
 

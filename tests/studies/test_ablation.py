@@ -52,3 +52,16 @@ def test_bad_options_are_refused_before_training(change, needle, tmp_path):
     with pytest.raises(InputError, match=needle):
         run_ablation(cfg, log=lambda _: None)
     assert not list(tmp_path.iterdir())
+
+
+def test_the_command_writes_the_table_and_refuses_bad_seeds(tmp_path, capsys):
+    from hqvit.cli.main import main
+
+    out = tmp_path / "abl"
+    argv = ["ablate", "--limit", "40", "--epochs", "1", "--backend", "exact", "--attentions", "classical,uniform"]
+    assert main([*argv, "--seeds", "0,1", "--out", str(out), "--json"]) == 0
+    assert {p.name for p in out.iterdir()} >= {"ablation.json", "ablation.md", "ablation.png"}
+    assert "| uniform | 2 |" in (out / "ablation.md").read_text()
+    capsys.readouterr()
+    assert main([*argv, "--seeds", "0,x", "--out", str(tmp_path / "b")]) == 2
+    assert "--seeds" in capsys.readouterr().err
