@@ -9,6 +9,7 @@ from hqvit.cli.args import OPT_LEVELS, add_circuit_args, circuit_config, integer
 from hqvit.cli.output import EXIT_FAILED, EXIT_OK, emit, write_text
 from hqvit.ir.errors import InputError
 
+DD_MODES = ("none", "xx", "xy4", "staggered", "auto")  # passes/dynamical_decoupling.py:MODES
 VERIFY_TOLERANCE = 1e-3  # 1 - |<logical|compiled>| in float32 over thousands of gates stays below ~3e-4
 
 
@@ -37,6 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0, help="seed for layout and routing trials")
     p.add_argument("--noise-blind", action="store_true", help="ignore calibrated errors in layout and routing")
     p.add_argument(
+        "--dd",
+        choices=DD_MODES,
+        default="none",
+        help="dynamical decoupling in idle windows (needs --target): a sequence everywhere it fits, "
+        "staggered between ZZ-coupled neighbours, or auto: only where the noise model predicts a gain",
+    )
+    p.add_argument(
         "--specialize",
         metavar="DATASET",
         help="drop the encoding rotations this data set never needs (digits | mnist5k | idx:DIR); the "
@@ -55,12 +63,14 @@ def run(args: argparse.Namespace) -> int:
     if args.noise_scale < 0:  # CompiledCircuit.report has no check of its own
         raise InputError(f"--noise-scale must be >= 0, got {args.noise_scale}")
     target = resolve_target(args.target) if args.target else None
+    if args.dd != "none" and target is None:
+        raise InputError(f"--dd {args.dd} needs --target: the logical circuit has no timing to decouple")
     if args.qasm and args.specialize:
         raise InputError("--specialize applies to the HQViT circuit, not to --qasm input")
     if args.qasm:
         cfg = None
         compiled = compile_circuit(
-            read_qasm2(args.qasm), target, opt=args.opt, seed=args.seed, noise_aware=not args.noise_blind
+            read_qasm2(args.qasm), target, opt=args.opt, seed=args.seed, noise_aware=not args.noise_blind, dd=args.dd
         )
     else:
         cfg = circuit_config(args)
@@ -75,7 +85,13 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"--specialize: {e}") from None
             specialization = dataset_specialization(images, cfg, args.specialize)
         compiled = compile_hqvit(
-            cfg, target, opt=args.opt, seed=args.seed, noise_aware=not args.noise_blind, specialization=specialization
+            cfg,
+            target,
+            opt=args.opt,
+            seed=args.seed,
+            noise_aware=not args.noise_blind,
+            specialization=specialization,
+            dd=args.dd,
         )
     report = compiled.report(args.noise_scale)
     if args.verify:

@@ -11,13 +11,14 @@ Presets (``opt``), each a list of pure passes from passes/:
 3. as 2, with 8 starts, 3 refinement rounds and 8 routing trials; on a device with uneven errors
    the best calibrated ESP over ``ESP_SEEDS`` seeds x (error-weighted, uniform) routing.
 
-The pipeline records the time, two-qubit gate count and depth after every pass.
+The pipeline records the time, two-qubit gate count and depth after every pass. ``dd`` (none,
+xx, xy4, staggered, auto) adds dynamical decoupling to the chosen compile's schedule.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import cirq
 import numpy as np
@@ -31,6 +32,7 @@ from hqvit.ir.specialization import EncodingSpecialization
 from hqvit.passes import (
     cancel,
     consolidate,
+    dynamical_decoupling,
     expand_swaps,
     expand_three_qubit,
     layout,
@@ -67,6 +69,7 @@ class CompiledCircuit:
     seconds: float = 0.0
     swaps: int = 0
     specialization: EncodingSpecialization | None = None  # images must be admitted by it to bind
+    dd: dict | None = None  # what dynamical decoupling did (passes/dynamical_decoupling.py)
 
     def success_probability(self, scale: float = 1.0) -> dict:
         moments = [[(g.name, g.qubits) for g in m] for m in self.schedule.moments]
@@ -110,6 +113,8 @@ class CompiledCircuit:
         if not self.target.ideal:
             s = self.success_probability(noise_scale)
             out.update(s, noise_scale=noise_scale)
+        if self.dd is not None:
+            out["dd"] = self.dd
         if self.specialization is not None:
             spec = self.specialization
             out["specialization"] = {
@@ -226,6 +231,7 @@ def compile_circuit(
     opt: int = 2,
     seed: int = 0,
     noise_aware: bool = True,
+    dd: str = "none",
 ) -> CompiledCircuit:
     """``noise_aware=False`` places and routes with every error set to its median (for comparison);
     the result is still scored on the real calibration. At ``opt=3`` on a real device with uneven
@@ -270,8 +276,24 @@ def compile_circuit(
         best.passes = [record]
     else:
         best = _compile(logical, real, config, opt, seed, noise_aware, path)
+    if dd != "none":
+        best = _decouple(best, dd)
     best.seconds = time.perf_counter() - t0
     return best
+
+
+def _decouple(compiled: CompiledCircuit, mode: str) -> CompiledCircuit:
+    """Dynamical decoupling on the chosen compile's schedule (after scheduling, once)."""
+    ctx = PassContext(compiled.target, options={"dd": mode}, properties={"schedule": compiled.schedule})
+    records: list[PassRecord] = []
+    circuit = PassManager([dynamical_decoupling]).run(compiled.circuit, ctx, records)
+    return replace(
+        compiled,
+        circuit=circuit,
+        schedule=ctx.properties["schedule"],
+        passes=compiled.passes + records,
+        dd=ctx.properties.get("dd"),
+    )
 
 
 def _label(seed: int, aware: bool, path: str = "generic") -> str:
@@ -346,9 +368,10 @@ def compile_hqvit(
     seed: int = 0,
     noise_aware: bool = True,
     specialization: EncodingSpecialization | None = None,
+    dd: str = "none",
 ) -> CompiledCircuit:
     """The HQViT circuit of ``cfg`` compiled for ``target``; with ``specialization`` the trees
     skip the rotations its data set never needs, and the result binds only images it admits."""
-    compiled = compile_circuit(build_attention_circuit(cfg, specialization), target, cfg, opt, seed, noise_aware)
+    compiled = compile_circuit(build_attention_circuit(cfg, specialization), target, cfg, opt, seed, noise_aware, dd)
     compiled.specialization = specialization
     return compiled
