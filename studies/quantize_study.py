@@ -348,9 +348,17 @@ def plot(result: dict, path) -> None:
         chosen = [p for p in points if ("angles" in p["part"]) == angle_side]
         if not angle_side:
             chosen += [{**p, "part": p["part"].replace("W/A", "W=A")} for p in diagonal]
-        for part in dict.fromkeys(p["part"] for p in chosen):
+        for k, part in enumerate(dict.fromkeys(p["part"] for p in chosen)):
             pts = sorted((p for p in chosen if p["part"] == part), key=lambda p: p["bits"])
-            ax.plot([p["bits"] for p in pts], [100 * p["accuracy"] for p in pts], marker="o", label=part)
+            ax.plot(
+                [p["bits"] for p in pts],
+                [100 * p["accuracy"] for p in pts],
+                marker="osD^vP*X"[k % 8],  # curves that coincide stay visible
+                linestyle=("-", "--", ":", "-.")[k % 4],
+                markersize=8 - k % 4,
+                label=part,
+            )
+        ax.set_xticks(sorted({p["bits"] for p in chosen}))
         ax.axhline(ref, color="gray", linestyle="--", linewidth=1, label="full precision")
         ax.set_xlabel("rotation-angle bits (of 2π)" if angle_side else "bits (weights and/or activations)")
         ax.legend(fontsize=7)

@@ -203,3 +203,23 @@ def test_bad_input_is_one_line_naming_the_argument(case, trained, classical, cap
     assert code == 2, err
     assert needle in one_error_line(err)
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_an_interrupted_sweep_keeps_its_finished_settings(trained, monkeypatch):
+    from hqvit.studies import quantize_study
+
+    opts = parse_options("8", "8", "8", "round", 20, 4, "repq", "log2", 8, 0)
+    setup = load_setup(str(trained), opts)
+    real, calls = quantize_study.run_setting, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the reference, one setting, then Ctrl-C
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(quantize_study, "run_setting", flaky)
+    seen = []
+    result = quantize_study.sweep(setup, opts, on_point=lambda r: seen.append(len(r["points"])))
+    assert result["interrupted"] and len(result["points"]) == 1 and seen == [1]
+    assert "Interrupted" in quantize_study.markdown(result)
