@@ -32,10 +32,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e '.[bench]'
+	# torchquantum without its declared dependencies (torchvision would replace the CPU torch;
+	# the reasons and what it imports instead: the bench extra in pyproject.toml);
+	# compare_runtime.py stands in an empty module for its torchvision data-set loaders
+	$(BIN)/pip install --quiet --no-deps torchquantum-ng==0.2.0 torchpack==0.3.1
 	$(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-columns=mean,stddev,rounds
 	$(BIN)/python -W ignore benchmarks/compare_compilers.py
 	$(BIN)/python -W ignore benchmarks/compare_runtime.py
 	$(BIN)/python -W ignore benchmarks/compare_runtime.py --gradients
+	$(BIN)/python -W ignore benchmarks/compare_runtime.py --peers
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
