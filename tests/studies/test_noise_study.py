@@ -101,7 +101,7 @@ def test_missing_checkpoint_is_one_line(tmp_path):
     assert_one_line_error(proc, "does not exist")
 
 
-def test_noisy_parameter_shift_matches_noiseless_gradient_as_noise_vanishes():
+def test_noisy_gradient_matches_noiseless_gradient_as_noise_vanishes():
     import numpy as np
 
     from hqvit.compiler.hqvit import HQViTConfig
@@ -121,7 +121,7 @@ def test_noisy_parameter_shift_matches_noiseless_gradient_as_noise_vanishes():
     noisy = NoisyAttention(cfg, compiled, 1e-9, trajectories=2)
     noisy.recording = False
     got, _ = noisy.vjp(data, params, valid, upstream, False)
-    assert len(noisy.shift_slots) == len(cfg.trainable_symbols())
+    assert len(noisy.engine.train_slots) >= len(cfg.trainable_symbols())  # every occurrence is swept
     assert np.abs(got - want).max() < 1e-5 * max(1.0, np.abs(want).max())
 
 

@@ -1,0 +1,301 @@
+"""A noisy compiled circuit as a list of fused two-qubit blocks, for batched trajectories.
+
+The target's noise model (``targets.noise.TargetNoiseModel``) is inserted into the compiled
+schedule once, exactly as the qsim trajectory path does it, and the result (gates and channels in
+time order) is cut into blocks: every block acts on two qubits (a, b) and holds, in order, the
+one-qubit operations and channels on a and b since their previous block, then the two-qubit
+operation that opened it, then everything on exactly (a, b) that follows before anything else
+touches a or b. Moving the one-qubit elements to their block is exact: nothing between their
+original place and the block acts on their qubit, so they commute with everything they pass.
+Channels on disjoint qubits commute as channels too, so unravelling them in block order is an
+unravelling of the same overall channel (the trajectory average is unchanged).
+
+Channels become trajectory elements with exact semantics:
+
+- mixtures of unitaries (depolarizing): the unitary is drawn independently of the state, once
+  per trajectory and channel (``sample_mixtures``), with the channel's probabilities;
+- phase damping with parameter lambda is the phase-flip mixture (1 - q) rho + q Z rho Z with
+  q = (1 - sqrt(1 - lambda)) / 2: both multiply the coherence by sqrt(1 - lambda) and leave the
+  populations alone, so this is the same channel, now state-independent;
+- amplitude damping (gamma) is not a mixture of unitaries; it keeps qsim's state-dependent
+  semantics, K1 = sqrt(gamma)|0><1| with probability ||K1 psi||^2 (see ``noisy_kernels``).
+
+Per binding (an image's data angles and a head's parameters) each element gets its 4 x 4 matrix
+on the block's local basis |a b> (a the more significant bit) and each block the product of its
+elements with the error-free choices (identity for a mixture, K0 for damping).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cirq
+import numpy as np
+
+from hqvit.compiler.pipeline import CompiledCircuit
+from hqvit.ir.angles import Angle, AngleTable
+from hqvit.ir.gates import gate_unitary
+
+FIXED, RX, RY, RZ, MIX, AD = 0, 1, 2, 3, 4, 5
+_AXIS = {"rx": RX, "ry": RY, "rz": RZ}
+_U3_PARTS = (("rz", 2), ("ry", 0), ("rz", 1))  # u3 = RZ(phi) RY(theta) RZ(lam), time order
+_SWAP_LOCAL = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128)
+_I2 = np.eye(2, dtype=np.complex128)
+
+
+def embed(m: np.ndarray, pos: int) -> np.ndarray:
+    """A one-qubit matrix on local position ``pos`` (0 = a, 1 = b) of the block's |a b> basis."""
+    return np.kron(m, _I2) if pos == 0 else np.kron(_I2, m)
+
+
+@dataclass
+class _Element:
+    kind: int
+    qubits: tuple[int, ...]  # circuit qubits (compact numbering)
+    slot: int = -1  # rotation: angle slot; MIX: mixture id; AD: damping id; FIXED: fixed id
+
+
+@dataclass
+class NoisyProgram:
+    """Arrays the kernels read; built once per (compiled circuit, noise scale)."""
+
+    num_qubits: int
+    block_qubits: np.ndarray  # (n_blocks, 2) int64: bit positions (``position``) of qubits (a, b)
+    block_start: np.ndarray  # (n_blocks + 1,) int64 element ranges
+    elem_kind: np.ndarray  # (n_elem,) int64
+    elem_pos: np.ndarray  # (n_elem,) int64: 0 = a, 1 = b, 2 = both
+    elem_slot: np.ndarray  # (n_elem,) int64
+    fixed: np.ndarray  # (n_fixed, 4, 4) complex128, already on the local basis
+    mix_start: np.ndarray  # (n_mix + 1,) int64 ranges into mix_ops
+    mix_ops: np.ndarray  # (n_mix_ops, 4, 4) complex128, local basis
+    mix_cum: np.ndarray  # (n_mix_ops,) float64 cumulative probability within its mixture
+    mix_identity: np.ndarray  # (n_mix_ops,) bool: the op is the identity
+    mix_elem: np.ndarray  # (n_mix,) int64: the element of each mixture
+    ad_gamma: np.ndarray  # (n_ad,) float64
+    ad_lower: np.ndarray  # (n_blocks,) float64: prod(1 - gamma) of the block's damping elements
+    table: AngleTable  # rotation slots <- symbols (data then trainable)
+    slot_trainable: np.ndarray  # (n_slots,) bool
+    n_data: int
+    position: np.ndarray  # (num_qubits,) int64: circuit qubit -> bit position in the kernels' states
+
+    def to_circuit_order(self, probs: np.ndarray) -> np.ndarray:
+        """(..., 2^N) over kernel bit positions -> the same over circuit qubits (big-endian)."""
+        lead = probs.shape[:-1]
+        p = probs.reshape(lead + (2,) * self.num_qubits)
+        axes = list(range(len(lead))) + [len(lead) + int(x) for x in self.position]
+        return p.transpose(axes).reshape(probs.shape)
+
+    def to_kernel_order(self, values: np.ndarray) -> np.ndarray:
+        """The inverse of ``to_circuit_order``."""
+        lead = values.shape[:-1]
+        v = values.reshape(lead + (2,) * self.num_qubits)
+        inverse = np.argsort(self.position)
+        axes = list(range(len(lead))) + [len(lead) + int(x) for x in inverse]
+        return v.transpose(axes).reshape(values.shape)
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.block_qubits)
+
+    def first_trainable_block(self) -> int:
+        """Blocks before this one do not depend on trainable symbols: heads share them."""
+        for b in range(self.num_blocks):
+            ks = slice(self.block_start[b], self.block_start[b + 1])
+            kinds, slots = self.elem_kind[ks], self.elem_slot[ks]
+            rot = (kinds >= RX) & (kinds <= RZ)
+            if rot.any() and self.slot_trainable[slots[rot]].any():
+                return b
+        return self.num_blocks
+
+    def bind(self, symbols: np.ndarray) -> np.ndarray:
+        """(n_symbols,) -> rotation angles (n_slots,) float64."""
+        return self.table.bind(symbols)
+
+
+def noisy_operations(compiled: CompiledCircuit, noise, remap: dict[int, int], line: list[cirq.Qid]) -> list[tuple]:
+    """The compiled schedule with the noise model inserted, as ("gate", ir_gate with compact
+    qubits) and ("channel", cirq op on ``line``) in time order. The noise model sees the same
+    Cirq operations as the qsim trajectory path (``compiled.to_cirq``), so it plans the same
+    channels."""
+    to_line = {compiled.cirq_qubits()[p]: line[i] for p, i in remap.items()}
+    symbolic = compiled.to_cirq(None, measurements=False).transform_qubits(to_line)
+    gate_of: dict[int, object] = {}
+    for layer, moment in zip(compiled.schedule.moments, symbolic.moments, strict=True):
+        for g, op in zip(layer, moment.operations, strict=True):
+            gate_of[id(op)] = g.on(tuple(remap[q] for q in g.qubits))
+    out = []
+    for moment in noise.noisy_moments(symbolic.moments, line):
+        for op in moment:
+            g = gate_of.get(id(op))
+            out.append(("gate", g) if g is not None else ("channel", op))
+    return out
+
+
+class _Builder:
+    def __init__(self, num_qubits: int, line: list[cirq.Qid], symbol_order: list[str], n_data: int):
+        self.n = num_qubits
+        self.index = {q: i for i, q in enumerate(line)}
+        self.symbol_order, self.n_data = symbol_order, n_data
+        self.angles: list[Angle] = []
+        self.fixed: list[np.ndarray] = []
+        self.mix_ops: list[np.ndarray] = []
+        self.mix_probs: list[float] = []
+        self.mix_start = [0]
+        self.mix_elem: list[int] = []
+        self.ad: list[float] = []
+        self.blocks: list[tuple[list[int], list[_Element]]] = []  # ([a, b], elements)
+        self.pending: list[list[_Element]] = [[] for _ in range(num_qubits)]
+        self.last: list[int] = [-1] * num_qubits
+
+    # -- elements ------------------------------------------------------------------------------
+    def gate(self, g) -> list[_Element]:
+        if g.name in _AXIS:
+            self.angles.append(g.angles[0])
+            return [_Element(_AXIS[g.name], g.qubits, len(self.angles) - 1)]
+        if g.name == "u3":
+            out = []
+            for name, k in _U3_PARTS:
+                self.angles.append(g.angles[k])
+                out.append(_Element(_AXIS[name], g.qubits, len(self.angles) - 1))
+            return out
+        if len(g.qubits) > 2:
+            raise ValueError(f"the batched trajectory engine takes 1- and 2-qubit gates, got {g.name}")
+        self.fixed.append(np.array(gate_unitary(g.name), dtype=np.complex128))
+        return [_Element(FIXED, g.qubits, len(self.fixed) - 1)]
+
+    def channel(self, op: cirq.Operation) -> list[_Element]:
+        qubits = tuple(self.index[q] for q in op.qubits)
+        if isinstance(op.gate, cirq.AmplitudeDampingChannel):
+            self.ad.append(float(op.gate.gamma))
+            return [_Element(AD, qubits, len(self.ad) - 1)]
+        if isinstance(op.gate, cirq.PhaseDampingChannel):
+            q = (1.0 - math.sqrt(1.0 - float(op.gate.gamma))) / 2.0
+            mixture = [(1.0 - q, np.eye(2)), (q, np.diag([1.0, -1.0]))]
+        elif cirq.has_mixture(op):
+            mixture = list(cirq.mixture(op))
+        else:
+            raise ValueError(f"the batched trajectory engine has no exact unravelling for {op}")
+        for p, u in mixture:
+            self.mix_ops.append(np.asarray(u, dtype=np.complex128))
+            self.mix_probs.append(float(p))
+        self.mix_start.append(len(self.mix_ops))
+        return [_Element(MIX, qubits, len(self.mix_start) - 2)]
+
+    # -- blocks --------------------------------------------------------------------------------
+    def add(self, elements: list[_Element]) -> None:
+        for e in elements:
+            if len(e.qubits) == 1:
+                self.pending[e.qubits[0]].append(e)
+                continue
+            x, y = e.qubits
+            b = self.last[x]
+            if b < 0 or b != self.last[y]:
+                self.blocks.append(([x, y], []))
+                b = len(self.blocks) - 1
+            self.blocks[b][1].extend(self.pending[x] + self.pending[y] + [e])
+            self.pending[x], self.pending[y] = [], []
+            self.last[x] = self.last[y] = b
+
+    def finish(self) -> None:
+        for q in range(self.n):
+            if not self.pending[q]:
+                continue
+            if self.last[q] >= 0:
+                self.blocks[self.last[q]][1].extend(self.pending[q])
+            else:  # a qubit no two-qubit operation touches: a block with any partner (identity on it)
+                partner = (q + 1) % self.n if self.n > 1 else q
+                self.blocks.append(([q, partner], list(self.pending[q])))
+                self.last[q] = len(self.blocks) - 1
+            self.pending[q] = []
+
+    def program(self) -> NoisyProgram:
+        if self.n < 2:
+            raise ValueError("the batched trajectory engine needs at least two qubits")
+        kinds, pos, slots, starts, qubits = [], [], [], [0], []
+        fixed_local: list[np.ndarray] = []
+        mix_local = [np.eye(4, dtype=np.complex128)] * len(self.mix_ops)
+        mix_elem = [0] * (len(self.mix_start) - 1)
+        lower = []
+        for (a, b), elements in self.blocks:
+            qubits.append((a, b))
+            low = 1.0
+            for e in elements:
+                p = 2 if len(e.qubits) == 2 else (0 if e.qubits[0] == a else 1)
+                slot = e.slot
+                if e.kind == FIXED:
+                    m = self.fixed[e.slot]
+                    m = embed(m, p) if p < 2 else (m if e.qubits == (a, b) else _SWAP_LOCAL @ m @ _SWAP_LOCAL)
+                    fixed_local.append(m)
+                    slot = len(fixed_local) - 1
+                elif e.kind == MIX:
+                    mix_elem[e.slot] = len(kinds)
+                    for k in range(self.mix_start[e.slot], self.mix_start[e.slot + 1]):
+                        m = self.mix_ops[k]
+                        m = embed(m, p) if p < 2 else (m if e.qubits == (a, b) else _SWAP_LOCAL @ m @ _SWAP_LOCAL)
+                        mix_local[k] = m
+                elif e.kind == AD:
+                    low *= 1.0 - self.ad[e.slot]
+                kinds.append(e.kind)
+                pos.append(p)
+                slots.append(slot)
+            starts.append(len(kinds))
+            lower.append(low)
+        cum = np.zeros(len(self.mix_ops))
+        for m in range(len(self.mix_start) - 1):
+            lo, hi = self.mix_start[m], self.mix_start[m + 1]
+            c = np.cumsum(self.mix_probs[lo:hi])
+            cum[lo:hi] = c / c[-1]
+            cum[hi - 1] = 1.0
+        # the most used qubits get the most significant bit positions: a block whose lower qubit
+        # sits low in the index leaves short contiguous runs, which the kernels handle slowest
+        use = np.zeros(self.n, dtype=np.int64)
+        for a, b in qubits:
+            use[a] += 1
+            use[b] += 1
+        position = np.empty(self.n, dtype=np.int64)
+        position[np.argsort(-use, kind="stable")] = np.arange(self.n)
+        qubits = [(int(position[a]), int(position[b])) for a, b in qubits]
+        table = AngleTable(self.angles, self.symbol_order)
+        ident = np.array([np.allclose(m, np.eye(4)) for m in mix_local], dtype=bool)
+        as_i = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
+        return NoisyProgram(
+            num_qubits=self.n,
+            block_qubits=as_i(qubits).reshape(-1, 2),
+            block_start=as_i(starts),
+            elem_kind=as_i(kinds),
+            elem_pos=as_i(pos),
+            elem_slot=as_i(slots),
+            fixed=np.array(fixed_local or [np.eye(4)], dtype=np.complex128),
+            mix_start=as_i(self.mix_start),
+            mix_ops=np.array(mix_local or [np.eye(4)], dtype=np.complex128),
+            mix_cum=cum if len(cum) else np.ones(1),
+            mix_identity=ident if len(ident) else np.ones(1, dtype=bool),
+            mix_elem=as_i(mix_elem),
+            ad_gamma=np.array(self.ad or [0.0], dtype=np.float64),
+            ad_lower=np.array(lower, dtype=np.float64),
+            table=table,
+            slot_trainable=np.any(table.coeff[:, self.n_data :] != 0, axis=1),
+            n_data=self.n_data,
+            position=position,
+        )
+
+
+def build_program(
+    operations: list[tuple], num_qubits: int, line: list[cirq.Qid], symbol_order: list[str], n_data: int
+) -> NoisyProgram:
+    """``operations`` from ``noisy_operations``; ``symbol_order`` data symbols first."""
+    builder = _Builder(num_qubits, line, symbol_order, n_data)
+    for kind, op in operations:
+        builder.add(builder.gate(op) if kind == "gate" else builder.channel(op))
+    builder.finish()
+    return builder.program()
+
+
+def sample_mixtures(program: NoisyProgram, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """(rows, n_mix) int64: each trajectory's choice (index into ``mix_ops``) for every mixture,
+    drawn with the mixture's probabilities, independently of the state."""
+    from hqvit.runtime.noisy_kernels import choose_mixtures
+
+    n_mix = len(program.mix_start) - 1
+    return choose_mixtures(rng.random((rows, n_mix)), program.mix_start, program.mix_cum)
