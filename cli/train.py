@@ -62,7 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="adjoint",
         help="noiseless qsim gradients: one adjoint sweep, or parameter shift (--shots and --noise always shift)",
     )
-    p.add_argument("--threads", type=integer, default=1, help="CPU threads for torch and qsim")
+    p.add_argument(
+        "--threads",
+        type=integer,
+        help="CPU threads for torch and qsim (default: by size: 1 below 16 logical qubits, where a second "
+        "thread does not pay; from 16 on, the idle cores: cores minus the 1-minute load average, since a "
+        "thread sharing a busy core measured 5-20x slower)",
+    )
     p.set_defaults(func=run)
 
 

@@ -20,6 +20,7 @@ from hqvit.runtime.checkpoint import CHECKPOINT_NAME, OutputLock, load_checkpoin
 from hqvit.runtime.data import Dataset, load_dataset, split
 from hqvit.runtime.model import QUANTUM_ATTENTIONS, ModelConfig, VisionTransformer, parameter_counts
 from hqvit.runtime.quantum_attention import GRADIENTS
+from hqvit.runtime.threads import threads_for
 from hqvit.targets import resolve_target
 
 MAX_THREADS = 256
@@ -67,7 +68,7 @@ class TrainConfig:
     noise: bool = False  # ... under its calibrated noise (qsim trajectories)
     trajectories: int = 16
     gradient: str = "adjoint"  # noiseless qsim training: adjoint sweep or parameter shift (the oracle)
-    threads: int = 1  # torch's and qsim's threads
+    threads: int | None = None  # torch's and qsim's threads; None: by circuit size (runtime.threads)
     val: float = 0.0  # fraction of the training split held out for tuning; the test split is then read once
     mlp_ratio: int = 4  # MLP width per token dimension
     temperature: float = 0.1  # initial softmax temperature of the quantum scores (S lies in [0, 1])
@@ -111,7 +112,7 @@ class TrainConfig:
             raise InputError(f"--limit must be at least 10 images, got {self.limit}")
         if self.gradient not in GRADIENTS:
             raise InputError(f"--gradient must be one of {', '.join(GRADIENTS)}, got {self.gradient!r}")
-        if not isinstance(self.threads, int) or not 1 <= self.threads <= MAX_THREADS:
+        if self.threads is not None and (not isinstance(self.threads, int) or not 1 <= self.threads <= MAX_THREADS):
             raise InputError(f"--threads must be an integer in 1..{MAX_THREADS}, got {self.threads!r}")
         if self.trajectories < 2:
             raise InputError(f"--trajectories must be >= 2, got {self.trajectories}")
@@ -239,13 +240,21 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
         return _train_locked(cfg, ckpt, resume, log)
 
 
+def resolved_threads(cfg: TrainConfig) -> int:
+    """``cfg.threads``, or when it is None the count ``runtime.threads`` picks for the circuit."""
+    if cfg.threads is not None:
+        return cfg.threads
+    return threads_for(cfg.model_config(10).circuit.logical_qubits)
+
+
 def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) -> dict:
     seed_everything(cfg.seed)
-    torch.set_num_threads(cfg.threads)
+    threads = resolved_threads(cfg)
+    torch.set_num_threads(threads)
     ds, tr, te = prepare(cfg)
     mcfg = cfg.model_config(ds.classes)
     model = VisionTransformer(
-        mcfg, backend=cfg.backend, shots=cfg.shots, seed=cfg.seed, gradient=cfg.gradient, threads=cfg.threads
+        mcfg, backend=cfg.backend, shots=cfg.shots, seed=cfg.seed, gradient=cfg.gradient, threads=threads
     )
     if cfg.noise:
         _use_noise(model, cfg)
@@ -350,6 +359,7 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) 
         "test_accuracy": test_accuracy,
         "parameters": parameter_counts(model),
         "train_samples_per_s": samples / train_seconds if train_seconds else None,
+        "threads": threads,
         "seconds": round(time.perf_counter() - t_start, 3),
         "checkpoint": str(ckpt_path) if history else None,
         "interrupted": interrupted,
