@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--limit", type=integer, help="evaluate the first N test images only (default: all)")
     p.add_argument("--seed", type=seed, default=0, help="seed for the calibration subset and the angle draws")
+    p.add_argument("--threads", type=integer, default=1, help="CPU threads for torch")
     p.add_argument("--out", default="runs/quantize", help="directory for the JSON, Markdown and PNG")
     p.add_argument("--save", help="write the quantized model of the first bits of each list here (default: none)")
     p.set_defaults(func=run)
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         args.softmax_quantizer,
         args.limit,
         args.seed,
+        args.threads,
     )
     q.check_paths(args.out, args.save)
     setup = q.load_setup(args.checkpoint, opts)

@@ -43,7 +43,7 @@ from hqvit.runtime.quant_settings import (
     parse_bits,
 )
 from hqvit.runtime.quantized_model import quantized_angles, save_quantized
-from hqvit.runtime.train import checkpoint_configs, prepare, restore_model, seed_everything
+from hqvit.runtime.train import MAX_THREADS, checkpoint_configs, prepare, restore_model, seed_everything
 from hqvit.studies.noise_study import wilson
 
 ANGLE_MODE_CHOICES = ("round", "interpolate", "both")
@@ -67,6 +67,7 @@ class Options:
     softmax: str = "log2"
     limit: int | None = None
     seed: int = 0
+    threads: int = 1
 
 
 def parse_options(
@@ -80,6 +81,7 @@ def parse_options(
     softmax: str,
     limit: int | None,
     seed: int,
+    threads: int = 1,
 ) -> Options:
     """Every option checked before the checkpoint loads; each message names its argument."""
     if angle_mode not in ANGLE_MODE_CHOICES:
@@ -94,6 +96,8 @@ def parse_options(
         raise InputError(f"--samples must be >= 1, got {samples}")
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be >= 1, got {limit}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise InputError(f"--threads must be an integer in 1..{MAX_THREADS}, got {threads}")
     modes = ["round", "interpolate"] if angle_mode == "both" else [angle_mode]
     return Options(
         parse_bits(weight_bits, "--weight-bits", CLASSICAL_BITS),
@@ -106,6 +110,7 @@ def parse_options(
         softmax,
         limit,
         seed,
+        threads,
     )
 
 
@@ -127,6 +132,7 @@ def load_setup(checkpoint: str, opts: Options) -> Setup:
     if mcfg.attention != "quantum":
         raise InputError(f"checkpoint {checkpoint} has classical attention: hqvit quantize needs an HQViT model")
     seed_everything(cfg.seed)
+    torch.set_num_threads(opts.threads)  # many small tensor ops: extra threads only contend
     ds, tr, te = prepare(cfg)
     if opts.limit is not None:
         te = te[: opts.limit]

@@ -177,6 +177,7 @@ BAD = {
     "calibration text": (["--calibration", "many"], "--calibration"),
     "samples 0": (["--samples", "0"], "--samples"),
     "limit 0": (["--limit", "0"], "--limit"),
+    "threads 0": (["--threads", "0"], "--threads"),
     "angle mode": (["--angle-mode", "truncate"], "--angle-mode"),
     "out is a file": (["--out", "{corrupt}"], "--out"),
     "save is a directory": (["--save", "{dir}"], "--save"),
