@@ -19,7 +19,7 @@ import numpy as np
 
 from hqvit.ir.errors import InputError
 from hqvit.runtime.model import ATTENTIONS
-from hqvit.runtime.train import TrainConfig, train
+from hqvit.runtime.train import TrainConfig, accuracy, train
 from hqvit.targets import resolve_target
 
 
@@ -104,9 +104,11 @@ def _noisy_point(run: dict, target: str, cfg: AblationConfig) -> dict:
     from hqvit.studies.noise_study import compare, load_study  # qsim trajectories
 
     setup = load_study(run["checkpoint"], cfg.noisy_limit)
+    # the same test images without noise, so a --noisy-limit subset is compared with itself
+    noiseless = accuracy(setup.model, setup.images, setup.labels)
     point = compare(setup, [target], cfg.trajectories, None, run["seed"], opt=2)["targets"][0]
     keep = ("accuracy", "accuracy_ci95", "attention_abs_error", "esp", "two_qubit_gates", "test_samples")
-    return {"target": target, "seed": run["seed"], **{k: point.get(k) for k in keep}}
+    return {"target": target, "seed": run["seed"], "noiseless_accuracy": noiseless, **{k: point.get(k) for k in keep}}
 
 
 def summarize(result: dict) -> list[dict]:
@@ -130,6 +132,7 @@ def summarize(result: dict) -> list[dict]:
     for target in dict.fromkeys(p["target"] for p in result["noisy"]):
         points = [p for p in result["noisy"] if p["target"] == target]
         mean, std = mean_std([p["accuracy"] for p in points])
+        noiseless, _ = mean_std([p["noiseless_accuracy"] for p in points])
         quantum = next((r for r in rows if r["variant"] == "quantum"), None)
         rows.append(
             {
@@ -141,6 +144,7 @@ def summarize(result: dict) -> list[dict]:
                 "val_accuracy_std": None,
                 "parameters": quantum["parameters"] if quantum else None,
                 "test_images": points[0]["test_samples"],
+                "noiseless_same_images_mean": noiseless,
             }
         )
     return rows
@@ -194,10 +198,16 @@ def markdown(result: dict) -> str:
             f"{p.get('attention_scores', '–')} |"
         )
     if result["noisy"]:
+        same = "; ".join(
+            f"{r['variant'].split(' on ')[-1]} {100 * r['noiseless_same_images_mean']:.2f} %"
+            for r in result["summary"]
+            if "noiseless_same_images_mean" in r
+        )
         lines += [
             "",
             f"Noisy rows: each trained quantum model evaluated at calibrated noise ({c['trajectories']} trajectories, "
-            f"{result['summary'][-1].get('test_images')} test images, compiled at --opt 2).",
+            f"the first {result['summary'][-1].get('test_images')} test images, compiled at --opt 2); the same "
+            f"models without noise on the same images: {same}.",
         ]
     if result["interrupted"]:
         lines += ["", "Interrupted: the rows above are the runs that finished."]

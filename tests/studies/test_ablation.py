@@ -32,6 +32,7 @@ def test_every_variant_and_seed_is_trained_and_summarized(tmp_path):
     assert counts["uniform"] == 0 < counts["frozen"] < counts["quantum"] < counts["classical"]
     (noisy,) = [r for r in result["summary"] if r["variant"].startswith("quantum, noisy")]
     assert noisy["seeds"] == 2 and noisy["test_images"] == 2 and 0 <= noisy["test_accuracy_mean"] <= 1
+    assert 0 <= noisy["noiseless_same_images_mean"] <= 1
     assert "quantum, noisy on ionq-aria" in markdown(result)
     plot(result, tmp_path / "a.png")
     assert (tmp_path / "a.png").stat().st_size > 0
