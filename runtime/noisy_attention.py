@@ -15,9 +15,9 @@ inserts no channel, so the scale-0 point measures (rather than assumes) that the
 reproduces the noiseless evaluation.
 
 Every call also records, per image, the noiseless S and distribution of the same compiled
-circuit (the adjoint engine of ``QsimAttention``, batched over the images), so attention error
-and distribution fidelity come from the same run, and S from two independent halves of the
-trajectories, so the trajectory (Monte Carlo) error can be estimated.
+circuit (qsim's binding path), so attention error and distribution fidelity come from the same
+run, and S from two independent halves of the trajectories, so the trajectory (Monte Carlo)
+error can be estimated.
 
 Gradients (``vjp``, noisy training) are per-trajectory adjoint sweeps through the trajectories
 the forward pass drew (see ``batched_trajectories`` for why the estimator of the distribution's
@@ -145,14 +145,15 @@ class NoisyAttention:
         return self.rng.multinomial(self.shots, p / p.sum()) / self.shots
 
     def _ideal_probabilities(self, data: np.ndarray, params: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """(B, H, 2^n) noiseless distributions of the same compiled circuit (adjoint engine)."""
-        ideal = self.ideal
-        if ideal.adjoint is None:  # pragma: no cover - QsimAttention builds it without shots
-            raise RuntimeError("the noiseless reference needs the adjoint engine")
-        _, _, state = ideal.adjoint.forward(data, params, valid, ideal._encoded(data, params))
-        final = state.final
-        probs = (final.real.double() ** 2 + final.imag.double() ** 2) if final.is_complex() else final.double() ** 2
-        return probs.reshape(data.shape[0], params.shape[0], -1).numpy()
+        """(B, H, 2^n) noiseless distributions of the same compiled circuit, from qsim's binding
+        path (an implementation independent of the trajectory engine); the encoded state is
+        simulated once per image and shared by the heads."""
+        ex = self.ideal.executor
+        out = np.empty((data.shape[0], params.shape[0], 1 << self.n))
+        for i in range(data.shape[0]):
+            state = ex.prefix_state(ex.prefix.table.bind(ex.symbol_vector(data[i], params[0])))
+            out[i] = ex.suffix_probabilities(state, self.ideal._suffix_angles(data[i], params))
+        return out
 
     # -- the QsimAttention interface -----------------------------------------------------------
     def forward(self, data: np.ndarray, params: np.ndarray, valid: np.ndarray, states=None):
