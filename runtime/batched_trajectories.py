@@ -52,6 +52,34 @@ class Tape:
     store_im: np.ndarray
 
 
+def detuning_ops(program: NoisyProgram, choices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Quasi-static dephasing of one run: per trajectory r and qubit q one detuning
+    delta_rq ~ N(0, sigma_q^2) (rad/ns), shared by all of q's idle intervals, and for each
+    detuning element (qubit q, idle t) the op exp(-i delta_rq t Z / 2) on its block's basis.
+    Returns ``mix_ops`` / ``mix_identity`` extended by those (R * n_qs) ops and points each
+    trajectory's choice of the element's mixture (``choices``, changed in place) at its own op.
+    The draw comes after the mixtures' and the jumps' uniforms, so they are unchanged by it."""
+    p = program
+    rows, n_qs = choices.shape[0], len(p.qs_mix)
+    delta = rng.standard_normal((rows, p.num_qubits)) * p.qs_sigma[None, :]
+    half = 0.5 * delta[:, p.qs_qubit] * p.qs_time[None, :]  # (R, n_qs)
+    minus, plus = np.exp(-1j * half), np.exp(1j * half)
+    diag = np.empty((rows, n_qs, 4), dtype=np.complex128)
+    on_a = (p.qs_pos == 0)[None, :]  # Z on a: diag(-, -, +, +) phases; on b: (-, +, -, +)
+    diag[..., 0] = minus
+    diag[..., 1] = np.where(on_a, minus, plus)
+    diag[..., 2] = np.where(on_a, plus, minus)
+    diag[..., 3] = plus
+    ops = np.zeros((rows * n_qs, 4, 4), dtype=np.complex128)
+    idx = np.arange(4)
+    ops[:, idx, idx] = diag.reshape(rows * n_qs, 4)
+    base = len(p.mix_ops)
+    choices[:, p.qs_mix] = base + np.arange(rows * n_qs).reshape(rows, n_qs)
+    mix_ops = np.concatenate([p.mix_ops, ops])
+    mix_identity = np.concatenate([p.mix_identity, np.zeros(rows * n_qs, dtype=bool)])
+    return mix_ops, mix_identity
+
+
 class BatchedTrajectories:
     def __init__(self, program: NoisyProgram):
         self.program = p = program
@@ -70,6 +98,7 @@ class BatchedTrajectories:
         self._no_store = np.full(p.num_blocks, -1, dtype=np.int64)
         # trajectory-blocks with drawn errors, with a damping check, with a jump (cumulative)
         self.stats = np.zeros(3, dtype=np.int64)
+        self._mix_ops, self._mix_identity = p.mix_ops, p.mix_identity  # the current run's (``run``)
 
     def clean_matrices(self, symbols: np.ndarray) -> np.ndarray:
         """(n_blocks, 4, 4) error-free block matrices of one binding (``gradient`` needs them)."""
@@ -99,8 +128,8 @@ class BatchedTrajectories:
             p.elem_slot,
             elems,
             clean,
-            p.mix_ops,
-            p.mix_identity,
+            self._mix_ops,
+            self._mix_identity,
             choices,
             p.ad_gamma,
             p.ad_lower,
@@ -137,6 +166,10 @@ class BatchedTrajectories:
         p = self.program
         choices = sample_mixtures(p, rows, rng)
         uniforms = rng.random((rows, JUMP_DRAWS))
+        self._mix_ops, self._mix_identity = p.mix_ops, p.mix_identity
+        if len(p.qs_mix):
+            choices = choices.copy()
+            self._mix_ops, self._mix_identity = detuning_ops(p, choices, rng)
         matrices = [self._matrices(symbols[0])]
         for h in range(1, symbols.shape[0]):
             matrices.append(self._matrices(symbols[h]))

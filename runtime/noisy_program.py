@@ -20,6 +20,30 @@ Channels become trajectory elements with exact semantics:
 - amplitude damping (gamma) is not a mixture of unitaries; it keeps qsim's state-dependent
   semantics, K1 = sqrt(gamma)|0><1| with probability ||K1 psi||^2 (see ``noisy_kernels``).
 
+Coherent idle noise (docs/noise/idle-noise.md, issue 15), with part 1's timing convention: every
+operation starts at its moment's start, a qubit idles from the end of its operation to the
+moment's end and through moments where it has none (``plan_moments``), a qubit before its first
+operation is |0> and skipped. Both terms are diagonal and are placed at the end of their moment
+(after the moment's operations and channels, before the next moment's operations): nothing acts
+on the qubit between the idle interval and that place, and the depolarizing and damping channels
+there commute with Z rotations, so for one qubit the placement is exact.
+
+- static ZZ: per coupler (a, b) with zeta != 0 and both qubits touched, the FIXED two-qubit
+  element diag(1, 1, 1, exp(-i zeta t)) with t the part of the moment where at least one of the
+  pair idles (duration - the shorter of their operation times, 0 for no operation): during a
+  joint two-qubit gate the ZZ is part of the calibrated gate. The part that overlaps the
+  neighbour's operation is applied after that operation, the simulator's counterpart of the
+  ``--dd auto`` estimate's "neighbour frame frozen during its operation"
+  (docs/noise/dynamical-decoupling.md);
+- quasi-static dephasing: a detuning delta_q ~ N(0, sigma_q^2) per qubit and trajectory
+  (``detuning_phases``), exp(-i delta_q t Z / 2) per idle interval. Its elements are mixtures
+  whose single op is replaced, per run, by each trajectory's own diagonal matrix, so the
+  kernels treat them as drawn errors (the error-free choice is the identity).
+
+The noise ``scale`` multiplies zeta and sigma like every other rate, so scale 0 is noiseless. A
+term that is zero (``@zz=0``, ``@t2star_ratio=1``, ions, generic profiles) inserts no element and
+draws no random number: the program and the trajectories are then those without the term.
+
 Per binding (an image's data angles and a head's parameters) each element gets its 4 x 4 matrix
 on the block's local basis |a b> (a the more significant bit) and each block the product of its
 elements with the error-free choices (identity for a mixture, K0 for damping).
@@ -38,6 +62,7 @@ from hqvit.ir.angles import Angle, AngleTable
 from hqvit.ir.gates import gate_unitary
 
 FIXED, RX, RY, RZ, MIX, AD = 0, 1, 2, 3, 4, 5
+DETUNE = 6  # builder-only: becomes a MIX element with per-trajectory ops (never reaches the kernels)
 _AXIS = {"rx": RX, "ry": RY, "rz": RZ}
 _U3_PARTS = (("rz", 2), ("ry", 0), ("rz", 1))  # u3 = RZ(phi) RY(theta) RZ(lam), time order
 _SWAP_LOCAL = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128)
@@ -78,6 +103,13 @@ class NoisyProgram:
     slot_trainable: np.ndarray  # (n_slots,) bool
     n_data: int
     position: np.ndarray  # (num_qubits,) int64: circuit qubit -> bit position in the kernels' states
+    # quasi-static detuning elements: their mixture ids, qubits (compact), idle times (ns) and
+    # local positions; the per-qubit sigma (rad/ns, noise scale applied)
+    qs_mix: np.ndarray  # (n_qs,) int64
+    qs_qubit: np.ndarray  # (n_qs,) int64
+    qs_time: np.ndarray  # (n_qs,) float64
+    qs_pos: np.ndarray  # (n_qs,) int64
+    qs_sigma: np.ndarray  # (num_qubits,) float64
 
     def to_circuit_order(self, probs: np.ndarray) -> np.ndarray:
         """(..., 2^N) over kernel bit positions -> the same over circuit qubits (big-endian)."""
@@ -124,11 +156,67 @@ def noisy_operations(compiled: CompiledCircuit, noise, remap: dict[int, int], li
     for layer, moment in zip(compiled.schedule.moments, symbolic.moments, strict=True):
         for g, op in zip(layer, moment.operations, strict=True):
             gate_of[id(op)] = g.on(tuple(remap[q] for q in g.qubits))
-    out = []
+    moment_of = {id(op): k for k, moment in enumerate(symbolic.moments) for op in moment.operations}
+    idle = idle_coherent_operations(compiled, noise, remap, symbolic)
+    out: list[tuple] = []
+    done = 0  # moments whose idle phases are placed
     for moment in noise.noisy_moments(symbolic.moments, line):
         for op in moment:
             g = gate_of.get(id(op))
+            if g is not None:
+                k = moment_of[id(op)]
+                while done < k:  # the first operation of a later moment: earlier moments are over
+                    out.extend(idle[done])
+                    done += 1
             out.append(("gate", g) if g is not None else ("channel", op))
+    for k in range(done, len(idle)):
+        out.extend(idle[k])
+    return out
+
+
+def idle_coherent_operations(
+    compiled: CompiledCircuit, noise, remap: dict[int, int], symbolic: cirq.Circuit
+) -> list[list[tuple]]:
+    """Per moment of ``symbolic`` (the compiled schedule on the engine's qubits), the coherent idle
+    noise of its idle intervals: ("zz", (x, y, phase)) with the |11> phase zeta * t, and
+    ("detuning", (x, t, sigma_x)), compact qubits; durations from ``plan_moments`` on the same
+    operations the noise model costs, rates times the noise scale (module docstring)."""
+    from hqvit.targets.noise import gate_name, plan_moments
+
+    target = compiled.target
+    scale = float(noise.scale)
+    index = noise.index  # engine qubit -> target (physical) index
+    compact = {p: i for p, i in remap.items()}
+    ops_per_moment = [
+        [(gate_name(op), tuple(index[q] for q in op.qubits)) for op in m if not cirq.is_measurement(op)]
+        for m in symbolic.moments
+    ]
+    plans = plan_moments(ops_per_moment, target)
+    sigma = target.quasi_static_sigma() * scale
+    couplers = [
+        (a, b, scale * target.zz_rad_per_ns(a, b))
+        for (a, b) in sorted(target.zz_khz)
+        if a in compact and b in compact and target.zz_rad_per_ns(a, b) != 0.0 and scale != 0.0
+    ]
+    touched: set[int] = set()
+    out = []
+    for ops, plan in zip(ops_per_moment, plans, strict=True):
+        busy: dict[int, float] = {}
+        for name, qs in ops:
+            d = target.gate_duration(name, qs)
+            for q in qs:
+                busy[q] = d
+        touched.update(busy)
+        here: list[tuple] = []
+        for a, b, zeta in couplers:
+            if a in touched and b in touched:
+                t = plan.duration_ns - min(busy.get(a, 0.0), busy.get(b, 0.0))
+                if t > 0:
+                    here.append(("zz", (compact[a], compact[b], zeta * t)))
+        for q, t in plan.idle:  # touched qubits only, t > 0
+            if sigma[q] > 0:
+                here.append(("detuning", (compact[q], t, float(sigma[q]))))
+        out.append(here)
     return out
 
 
@@ -144,6 +232,8 @@ class _Builder:
         self.mix_start = [0]
         self.mix_elem: list[int] = []
         self.ad: list[float] = []
+        self.qs: list[tuple[int, float]] = []  # (qubit, idle ns) of each detuning element
+        self.qs_sigma = np.zeros(num_qubits)
         self.blocks: list[tuple[list[int], list[_Element]]] = []  # ([a, b], elements)
         self.pending: list[list[_Element]] = [[] for _ in range(num_qubits)]
         self.last: list[int] = [-1] * num_qubits
@@ -182,6 +272,21 @@ class _Builder:
         self.mix_start.append(len(self.mix_ops))
         return [_Element(MIX, qubits, len(self.mix_start) - 2)]
 
+    def zz(self, x: int, y: int, phase: float) -> list[_Element]:
+        """exp(-i phase |11><11|) on (x, y): a fixed diagonal two-qubit element."""
+        self.fixed.append(np.diag([1.0, 1.0, 1.0, np.exp(-1j * phase)]).astype(np.complex128))
+        return [_Element(FIXED, (x, y), len(self.fixed) - 1)]
+
+    def detuning(self, q: int, t: float, sigma: float) -> list[_Element]:
+        """exp(-i delta_q t Z / 2), delta_q drawn per trajectory: a one-op mixture (identity
+        placeholder, probability 1) whose op each run replaces by the trajectory's own."""
+        self.qs_sigma[q] = sigma
+        self.qs.append((q, t))
+        self.mix_ops.append(np.eye(2, dtype=np.complex128))
+        self.mix_probs.append(1.0)
+        self.mix_start.append(len(self.mix_ops))
+        return [_Element(DETUNE, (q,), len(self.mix_start) - 2)]
+
     # -- blocks --------------------------------------------------------------------------------
     def add(self, elements: list[_Element]) -> None:
         for e in elements:
@@ -217,6 +322,7 @@ class _Builder:
         mix_local = [np.eye(4, dtype=np.complex128)] * len(self.mix_ops)
         mix_elem = [0] * (len(self.mix_start) - 1)
         lower = []
+        qs_at: dict[int, int] = {}  # detuning mixture id -> local position
         for (a, b), elements in self.blocks:
             qubits.append((a, b))
             low = 1.0
@@ -228,7 +334,9 @@ class _Builder:
                     m = embed(m, p) if p < 2 else (m if e.qubits == (a, b) else _SWAP_LOCAL @ m @ _SWAP_LOCAL)
                     fixed_local.append(m)
                     slot = len(fixed_local) - 1
-                elif e.kind == MIX:
+                elif e.kind == MIX or e.kind == DETUNE:
+                    if e.kind == DETUNE:
+                        qs_at[e.slot] = p
                     mix_elem[e.slot] = len(kinds)
                     for k in range(self.mix_start[e.slot], self.mix_start[e.slot + 1]):
                         m = self.mix_ops[k]
@@ -236,7 +344,7 @@ class _Builder:
                         mix_local[k] = m
                 elif e.kind == AD:
                     low *= 1.0 - self.ad[e.slot]
-                kinds.append(e.kind)
+                kinds.append(MIX if e.kind == DETUNE else e.kind)
                 pos.append(p)
                 slots.append(slot)
             starts.append(len(kinds))
@@ -258,6 +366,9 @@ class _Builder:
         qubits = [(int(position[a]), int(position[b])) for a, b in qubits]
         table = AngleTable(self.angles, self.symbol_order)
         ident = np.array([np.allclose(m, np.eye(4)) for m in mix_local], dtype=bool)
+        qs_mix = sorted(qs_at)
+        if qs_mix:  # the placeholders are never the identity: each trajectory has its own op
+            ident[[self.mix_start[m] for m in qs_mix]] = False
         as_i = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
         return NoisyProgram(
             num_qubits=self.n,
@@ -278,6 +389,11 @@ class _Builder:
             slot_trainable=np.any(table.coeff[:, self.n_data :] != 0, axis=1),
             n_data=self.n_data,
             position=position,
+            qs_mix=as_i(qs_mix),
+            qs_qubit=as_i([self.qs[i][0] for i in range(len(self.qs))]),
+            qs_time=np.array([t for _, t in self.qs], dtype=np.float64),
+            qs_pos=as_i([qs_at[m] for m in qs_mix]),
+            qs_sigma=self.qs_sigma,
         )
 
 
@@ -287,7 +403,16 @@ def build_program(
     """``operations`` from ``noisy_operations``; ``symbol_order`` data symbols first."""
     builder = _Builder(num_qubits, line, symbol_order, n_data)
     for kind, op in operations:
-        builder.add(builder.gate(op) if kind == "gate" else builder.channel(op))
+        if kind == "gate":
+            builder.add(builder.gate(op))
+        elif kind == "channel":
+            builder.add(builder.channel(op))
+        elif kind == "zz":
+            builder.add(builder.zz(*op))
+        elif kind == "detuning":
+            builder.add(builder.detuning(*op))
+        else:
+            raise ValueError(f"unknown noisy operation kind {kind!r}")
     builder.finish()
     return builder.program()
 

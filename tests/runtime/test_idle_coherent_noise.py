@@ -1,0 +1,150 @@
+"""Coherent idle noise in the batched trajectory engine against closed forms (issue 15, part 2).
+
+Engine level: hand-built operation lists in the form ``noisy_operations`` produces ("gate",
+"channel", "zz", "detuning"), so each closed form is exact for the circuit simulated:
+
+- Ramsey (H, idle t, H) with T1 / Tphi damping and a quasi-static detuning: <Z> at the end is
+  the idle coherence, exp(-t/T2) E[cos(delta t)] = exp(-t/T2 - sigma^2 t^2 / 2);
+- Hahn echo (H, t/2, X, t/2, H): the detuning's phase reverses sign at the X, so <Z> = exp(-t/T2);
+- static ZZ: a Ramsey on qubit 0 gains the phase zeta t only with qubit 1 in |1>.
+
+Compiled level: on a real compile (ibm-sherbrooke, digits circuit's smallest sibling) the idle
+terms appear where the target gives them, and ``@zz=0,t2star_ratio=1`` gives the very program
+and trajectories of the engine without the terms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cirq
+import numpy as np
+import pytest
+
+from hqvit.compiler.hqvit import HQViTConfig
+from hqvit.compiler.pipeline import compile_hqvit
+from hqvit.ir.circuit import Gate
+from hqvit.runtime import noisy_program
+from hqvit.runtime.batched_trajectories import BatchedTrajectories
+from hqvit.runtime.noisy_attention import NoisyAttention
+from hqvit.runtime.noisy_program import build_program
+from hqvit.targets import resolve_target
+
+LINE = cirq.LineQubit.range(2)
+T1, T2 = 30_000.0, 20_000.0  # ns
+TPHI = 1.0 / (1.0 / T2 - 0.5 / T1)
+
+
+def damping(q: int, t: float) -> list[tuple]:
+    """The noise model's idle channels for t ns on qubit q (coherence exp(-t/T2) overall)."""
+    return [
+        ("channel", cirq.amplitude_damp(1.0 - math.exp(-t / T1)).on(LINE[q])),
+        ("channel", cirq.phase_damp(1.0 - math.exp(-2.0 * t / TPHI)).on(LINE[q])),
+    ]
+
+
+def z_expectation(ops: list[tuple], qubit: int, rows: int, seed: int = 0) -> tuple[float, float]:
+    """Mean and standard error of <Z_qubit> over ``rows`` trajectories of the two-qubit ``ops``."""
+    engine = BatchedTrajectories(build_program(ops, 2, LINE, [], 0))
+    probs = engine.run(np.zeros((1, 0)), rows, np.random.default_rng(seed))[0][0]  # (R, 4)
+    sign = np.array([1, 1, -1, -1] if qubit == 0 else [1, -1, 1, -1])
+    z = probs @ sign
+    return float(z.mean()), float(z.std(ddof=1) / math.sqrt(rows))
+
+
+SIGMA = math.sqrt(2.0 * (1.0 - 0.5) / 10_000.0**2)  # T2* = 10 us against T2 = 20 us
+
+
+@pytest.mark.parametrize("t", [4_000.0, 10_000.0, 16_000.0])
+def test_ramsey_decays_as_exponential_times_gaussian(t):
+    ops = [("gate", Gate("h", (0,)))]
+    ops += [("detuning", (0, t, SIGMA))] + damping(0, t) + [("gate", Gate("h", (0,)))]
+    mean, se = z_expectation(ops, 0, 4000)
+    want = math.exp(-t / T2 - SIGMA**2 * t**2 / 2)
+    assert abs(mean - want) < 5 * se + 1e-3, (mean, want, se)
+    # and it is not the echo's envelope: the quasi-static part is visible at this t
+    assert abs(want - math.exp(-t / T2)) > 5 * se
+
+
+@pytest.mark.parametrize("t", [10_000.0, 16_000.0])
+def test_hahn_echo_refocuses_the_quasi_static_part(t):
+    half = t / 2
+    ops = [("gate", Gate("h", (0,)))]
+    ops += [("detuning", (0, half, SIGMA))] + damping(0, half) + [("gate", Gate("x", (0,)))]
+    ops += [("detuning", (0, half, SIGMA))] + damping(0, half) + [("gate", Gate("h", (0,)))]
+    mean, se = z_expectation(ops, 0, 2000)
+    # X maps the coherence rho_01 to its conjugate, so the detuning's phase of the first half is
+    # undone by the second; <Z> after the final H is 2 Re rho_01 = exp(-t/T2) (damping alone)
+    want = math.exp(-t / T2)
+    assert abs(mean - want) < 5 * se + 1e-3, (mean, want, se)
+
+
+@pytest.mark.parametrize("neighbour", [0, 1])
+def test_static_zz_phase_only_with_the_neighbour_in_one(neighbour):
+    zeta = 2 * math.pi * 60e-6  # 60 kHz in rad/ns
+    t = 3_000.0
+    ops = [("gate", Gate("h", (0,)))] + ([("gate", Gate("x", (1,)))] if neighbour else [])
+    ops += [("zz", (0, 1, zeta * t)), ("gate", Gate("h", (0,)))]
+    mean, _ = z_expectation(ops, 0, 4)
+    # noiseless: <Z> after H exp(-i phi |1><1|) H is cos(phi), phi = zeta t with the neighbour in |1>
+    assert mean == pytest.approx(math.cos(zeta * t) if neighbour else 1.0, abs=1e-6)
+
+
+CFG = HQViTConfig((4, 4), (2, 2), layers=1)
+
+
+def trajectories(target: str, terms: bool = True) -> tuple[object, np.ndarray]:
+    """The engine's program and 16 trajectories on a fixed binding; ``terms=False`` builds the
+    program with the idle terms removed from ``noisy_operations`` (the engine without them)."""
+    compiled = compile_hqvit(CFG, resolve_target(target), opt=1, seed=0)
+    original = noisy_program.idle_coherent_operations
+    if not terms:
+        noisy_program.idle_coherent_operations = lambda *a: [[] for _ in compiled.schedule.moments]
+    try:
+        noisy = NoisyAttention(CFG, compiled, 1.0, trajectories=2)
+    finally:
+        noisy_program.idle_coherent_operations = original
+    symbols = np.random.default_rng(0).uniform(-np.pi, np.pi, len(noisy.symbols))
+    probs = noisy.engine.run(symbols[None], 16, np.random.default_rng(3))[0][0]
+    return noisy.program, probs
+
+
+def test_terms_on_by_default_where_the_target_gives_them():
+    program, with_terms = trajectories("ibm-sherbrooke")
+    _, without = trajectories("ibm-sherbrooke", terms=False)
+    assert len(program.qs_mix) > 0 and (program.qs_sigma > 0).any()
+    assert not np.array_equal(with_terms, without)
+
+
+def test_switched_off_terms_leave_the_engine_bit_identical():
+    program, off = trajectories("ibm-sherbrooke@zz=0,t2star_ratio=1")
+    reference_program, before = trajectories("ibm-sherbrooke@zz=0,t2star_ratio=1", terms=False)
+    assert len(program.qs_mix) == 0
+    assert np.array_equal(program.fixed, reference_program.fixed)
+    assert np.array_equal(program.block_qubits, reference_program.block_qubits)
+    assert np.array_equal(off, before)
+    # and the overrides only touch the idle terms: same as the target without them
+    _, plain = trajectories("ibm-sherbrooke", terms=False)
+    assert np.array_equal(off, plain)
+
+
+def test_detuning_windows_are_the_damping_windows():
+    """Per qubit, the quasi-static phase accrues over exactly the idle time the T1 damping
+    channels stand for (sum of -T1 log(1 - gamma)): the two terms share part 1's windows."""
+    target = resolve_target("ibm-sherbrooke")
+    compiled = compile_hqvit(CFG, target, opt=1, seed=0)
+    noisy = NoisyAttention(CFG, compiled, 1.0, trajectories=2)
+    ops = noisy_program.noisy_operations(compiled, noisy.noise, noisy.remap, noisy.line)
+    t1 = target.decoherence_ns()[0]
+    physical = {i: p for p, i in noisy.remap.items()}
+    idle = np.zeros(noisy.n)
+    detuned = np.zeros(noisy.n)
+    for kind, op in ops:
+        if kind == "channel" and isinstance(op.gate, cirq.AmplitudeDampingChannel):
+            q = op.qubits[0].x
+            idle[q] += -t1[physical[q]] * math.log1p(-op.gate.gamma)
+        elif kind == "detuning":
+            detuned[op[0]] += op[1]
+    assert idle.sum() > 0
+    assert np.allclose(detuned, idle, rtol=1e-9, atol=1e-6)
+    assert any(kind == "zz" for kind, _ in ops)
