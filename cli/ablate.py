@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schedule", choices=("constant", "cosine"), default="constant", help="learning rate schedule")
     p.add_argument("--threads", type=integer, default=1, help="CPU threads for torch and qsim")
     p.add_argument(
-        "--noisy-targets", default="", help="comma-separated devices: each quantum model evaluated at calibrated noise"
+        "--noisy-targets",
+        default="",
+        help="comma-separated devices: each quantum model evaluated at calibrated noise (default: none)",
     )
     p.add_argument("--trajectories", type=integer, default=16, help="noise trajectories per image (noisy rows)")
     p.add_argument("--noisy-limit", type=integer, help="test images per noisy evaluation (default: all)")

@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--specialize",
         metavar="DATASET",
         help="drop the encoding rotations this data set never needs (digits | mnist5k | idx:DIR); the "
-        "compiled circuit then binds only images that are zero wherever all of the data set is",
+        "compiled circuit then binds only images that are zero wherever all of the data set is (default: none, "
+        "the full encoding)",
     )
     p.set_defaults(func=run)
 
