@@ -39,7 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=integer, default=1, help="CPU threads for torch and qsim")
     p.add_argument(
         "--noisy-targets",
-        default="",
         help="comma-separated devices: each quantum model evaluated at calibrated noise (default: none)",
     )
     p.add_argument("--trajectories", type=integer, default=16, help="noise trajectories per image (noisy rows)")
@@ -48,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
 
 def _seeds(text: str) -> tuple[int, ...]:
