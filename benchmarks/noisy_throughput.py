@@ -112,8 +112,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="write the rows as JSON here")
+    ap.add_argument(
+        "--target-options",
+        default="",
+        help="appended to every target name, e.g. zz=0,t2star_ratio=1 for the Markovian noise model only",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.target_options:
+        suffix = lambda n: f"{n},{args.target_options}" if "@" in n else f"{n}@{args.target_options}"  # noqa: E731
+        args.targets = ",".join(suffix(n) for n in args.targets.split(","))
+        args.train_targets = ",".join(suffix(n) for n in args.train_targets.split(","))
     result = {"machine": platform.machine(), "python": platform.python_version(), "torch_threads": args.threads}
     if args.mode in ("eval", "both"):
         result["eval"] = eval_rows(args.targets.split(","), args.images, args.trajectories, args.repeats)
