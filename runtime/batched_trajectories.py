@@ -52,16 +52,15 @@ class Tape:
     store_im: np.ndarray
 
 
-def detuning_ops(program: NoisyProgram, choices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Quasi-static dephasing of one run: per trajectory r and qubit q one detuning
-    delta_rq ~ N(0, sigma_q^2) (rad/ns), shared by all of q's idle intervals, and for each
+def detuning_ops(program: NoisyProgram, choices: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Quasi-static dephasing of one run: ``delta`` (R, num_qubits), per trajectory r and qubit q
+    one detuning delta_rq ~ N(0, sigma_q^2) (rad/ns), shared by all of q's idle intervals; for each
     detuning element (qubit q, idle t) the op exp(-i delta_rq t Z / 2) on its block's basis.
     Returns ``mix_ops`` / ``mix_identity`` extended by those (R * n_qs) ops and points each
     trajectory's choice of the element's mixture (``choices``, changed in place) at its own op.
-    The draw comes after the mixtures' and the jumps' uniforms, so they are unchanged by it."""
+    """
     p = program
     rows, n_qs = choices.shape[0], len(p.qs_mix)
-    delta = rng.standard_normal((rows, p.num_qubits)) * p.qs_sigma[None, :]
     half = 0.5 * delta[:, p.qs_qubit] * p.qs_time[None, :]  # (R, n_qs)
     minus, plus = np.exp(-1j * half), np.exp(1j * half)
     diag = np.empty((rows, n_qs, 4), dtype=np.complex128)
@@ -164,12 +163,15 @@ class BatchedTrajectories:
         trajectories per head (each normalized, circuit qubit order), and per head the tapes of
         its chunks of trajectories if ``record``. Deterministic given ``rng``'s state."""
         p = self.program
+        # the detunings are drawn first, and only if there are any: their values do not depend on
+        # how many other draws the program needs, and a program without them draws as before
+        delta = rng.standard_normal((rows, p.num_qubits)) * p.qs_sigma[None, :] if len(p.qs_mix) else None
         choices = sample_mixtures(p, rows, rng)
         uniforms = rng.random((rows, JUMP_DRAWS))
         self._mix_ops, self._mix_identity = p.mix_ops, p.mix_identity
-        if len(p.qs_mix):
+        if delta is not None:
             choices = choices.copy()
-            self._mix_ops, self._mix_identity = detuning_ops(p, choices, rng)
+            self._mix_ops, self._mix_identity = detuning_ops(p, choices, delta)
         matrices = [self._matrices(symbols[0])]
         for h in range(1, symbols.shape[0]):
             matrices.append(self._matrices(symbols[h]))

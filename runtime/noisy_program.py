@@ -36,9 +36,12 @@ there commute with Z rotations, so for one qubit the placement is exact.
   ``--dd auto`` estimate's "neighbour frame frozen during its operation"
   (docs/noise/dynamical-decoupling.md);
 - quasi-static dephasing: a detuning delta_q ~ N(0, sigma_q^2) per qubit and trajectory
-  (``detuning_phases``), exp(-i delta_q t Z / 2) per idle interval. Its elements are mixtures
+  (``batched_trajectories.detuning_ops``), exp(-i delta_q t Z / 2) per idle interval. Its elements are mixtures
   whose single op is replaced, per run, by each trajectory's own diagonal matrix, so the
   kernels treat them as drawn errors (the error-free choice is the identity).
+
+``coalesce_idle_phases`` then merges these per-moment phases across diagonal operations and
+drops them after each qubit's last non-diagonal one (exact; far fewer blocks).
 
 The noise ``scale`` multiplies zeta and sigma like every other rate, so scale 0 is noiseless. A
 term that is zero (``@zz=0``, ``@t2star_ratio=1``, ions, generic profiles) inserts no element and
@@ -59,7 +62,7 @@ import numpy as np
 
 from hqvit.compiler.pipeline import CompiledCircuit
 from hqvit.ir.angles import Angle, AngleTable
-from hqvit.ir.gates import gate_unitary
+from hqvit.ir.gates import gate_spec, gate_unitary
 
 FIXED, RX, RY, RZ, MIX, AD = 0, 1, 2, 3, 4, 5
 DETUNE = 6  # builder-only: becomes a MIX element with per-trajectory ops (never reaches the kernels)
@@ -171,6 +174,46 @@ def noisy_operations(compiled: CompiledCircuit, noise, remap: dict[int, int], li
             out.append(("gate", g) if g is not None else ("channel", op))
     for k in range(done, len(idle)):
         out.extend(idle[k])
+    return coalesce_idle_phases(out, {q: i for i, q in enumerate(line)})
+
+
+def _diagonal(kind: str, op) -> bool:
+    """The operation is diagonal in the computational basis (as a channel: each Kraus operator)."""
+    if kind == "gate":
+        return gate_spec(op.name).diagonal
+    return isinstance(op.gate, cirq.PhaseDampingChannel)  # Kraus sqrt(1-q) I, sqrt(q) Z
+
+
+def coalesce_idle_phases(operations: list[tuple], index: dict[cirq.Qid, int]) -> list[tuple]:
+    """The same evolution with far fewer idle elements. The ZZ and detuning phases are diagonal,
+    so they commute with every diagonal gate (rz, cz, ...), with phase damping and with each
+    other: each coupler's ZZ phases and each qubit's detuning times (one delta per qubit and
+    trajectory, so exp(-i delta t1 Z/2) exp(-i delta t2 Z/2) = exp(-i delta (t1 + t2) Z/2)) are
+    summed and emitted only right before the next non-diagonal operation on one of their qubits.
+    What is still pending at the end is dropped: a diagonal unitary followed only by diagonal
+    operations does not change the computational-basis distribution (the engine's output). So the
+    distribution of every trajectory is unchanged; only the number of elements (and blocks) is.
+    ``index``: channel qubit -> compact qubit."""
+    zz: dict[tuple[int, int], float] = {}
+    detune: dict[int, list[float]] = {}  # qubit -> [time, sigma]
+    out: list[tuple] = []
+    for kind, op in operations:
+        if kind == "zz":
+            key = (op[0], op[1])
+            zz[key] = zz.get(key, 0.0) + op[2]
+            continue
+        if kind == "detuning":
+            detune.setdefault(op[0], [0.0, op[2]])[0] += op[1]
+            continue
+        if not _diagonal(kind, op):
+            qubits = op.qubits if kind == "gate" else tuple(index[q] for q in op.qubits)
+            for q in qubits:
+                if q in detune:
+                    t, sigma = detune.pop(q)
+                    out.append(("detuning", (q, t, sigma)))
+            for key in [key for key in zz if key[0] in qubits or key[1] in qubits]:
+                out.append(("zz", (key[0], key[1], zz.pop(key))))
+        out.append((kind, op))
     return out
 
 

@@ -128,9 +128,11 @@ def test_switched_off_terms_leave_the_engine_bit_identical():
     assert np.array_equal(off, plain)
 
 
-def test_detuning_windows_are_the_damping_windows():
+def test_detuning_windows_are_the_damping_windows(monkeypatch):
     """Per qubit, the quasi-static phase accrues over exactly the idle time the T1 damping
-    channels stand for (sum of -T1 log(1 - gamma)): the two terms share part 1's windows."""
+    channels stand for (sum of -T1 log(1 - gamma)): the two terms share part 1's windows
+    (per moment, before ``coalesce_idle_phases`` merges them and drops the tail)."""
+    monkeypatch.setattr(noisy_program, "coalesce_idle_phases", lambda ops, index: ops)
     target = resolve_target("ibm-sherbrooke")
     compiled = compile_hqvit(CFG, target, opt=1, seed=0)
     noisy = NoisyAttention(CFG, compiled, 1.0, trajectories=2)
@@ -178,3 +180,23 @@ def test_gradient_through_the_idle_terms_is_the_derivative_of_the_drawn_trajecto
         down[k] -= h
         fd = (objective(up) - objective(down)) / (2 * h)
         assert grad[k] == pytest.approx(fd, rel=2e-2, abs=2e-3), (k, grad[k], fd)
+
+
+def test_coalescing_leaves_every_trajectory_unchanged(monkeypatch):
+    """Merging the diagonal idle phases across diagonal operations and dropping the tail is exact:
+    with the same detunings (drawn first) and no other randomness that matters (no gate errors,
+    damping too weak to jump), each trajectory's distribution is the per-moment program's."""
+    target = "all-to-all:8@t1=1e9,t2=1e9,p2=0,p1=0,zz=500,t2star=2"
+    compiled = compile_hqvit(CFG, resolve_target(target), opt=1, seed=0)
+    merged = NoisyAttention(CFG, compiled, 1.0, trajectories=2)
+    monkeypatch.setattr(noisy_program, "coalesce_idle_phases", lambda ops, index: ops)
+    per_moment = NoisyAttention(CFG, compiled, 1.0, trajectories=2)
+    assert len(merged.program.qs_mix) < len(per_moment.program.qs_mix)
+    symbols = np.random.default_rng(0).uniform(-np.pi, np.pi, len(merged.symbols))
+    a = merged.engine.run(symbols[None], 16, np.random.default_rng(2))[0][0]
+    b = per_moment.engine.run(symbols[None], 16, np.random.default_rng(2))[0][0]
+    assert merged.engine.stats[2] == 0 and per_moment.engine.stats[2] == 0
+    assert np.abs(a - b).max() < 1e-5
+    # and the phases matter here: the noiseless distribution is another one
+    clean = NoisyAttention(CFG, compiled, 0.0, trajectories=2).engine.run(symbols[None], 1, np.random.default_rng(0))
+    assert np.abs(a.mean(axis=0) - clean[0][0, 0]).max() > 1e-2
