@@ -11,32 +11,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from hqvit.cli.args import add_circuit_args, integer, number
+from hqvit.cli.args import integer
 from hqvit.cli.output import EXIT_INTERRUPTED, EXIT_OK, emit, write_json_atomic, write_text
-from hqvit.cli.train import ATTENTION_CHOICES
-from hqvit.compiler.hqvit import parse_size
+from hqvit.cli.train import ATTENTION_CHOICES, add_model_args, model_fields
 from hqvit.ir.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ablate", help="train every attention variant over several seeds and tabulate them")
-    add_circuit_args(p)
-    p.add_argument("--dataset", default="digits", help="digits | mnist5k | idx:DIR")
+    add_model_args(p)
     p.add_argument(
         "--attentions", default=",".join(ATTENTION_CHOICES), help="comma-separated variants to train, same budget"
     )
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (split, initialization, order)")
-    p.add_argument("--blocks", type=integer, default=1, help="transformer blocks")
-    p.add_argument("--backend", choices=("qsim", "exact"), default="qsim", help="how the attention circuit is run")
-    p.add_argument("--epochs", type=integer, default=10, help="epochs")
-    p.add_argument("--batch", type=integer, default=32, help="mini-batch size")
-    p.add_argument("--lr", type=number, default=1e-2, help="Adam learning rate")
-    p.add_argument("--limit", type=integer, help="use a stratified subset of N images (default: all)")
-    p.add_argument("--val", type=number, default=0.0, help="validation fraction of the training split")
-    p.add_argument("--mlp-ratio", type=integer, default=4, help="MLP width per token dimension")
-    p.add_argument("--temperature", type=number, default=0.1, help="initial softmax temperature of quantum scores")
-    p.add_argument("--schedule", choices=("constant", "cosine"), default="constant", help="learning rate schedule")
-    p.add_argument("--threads", type=integer, default=1, help="CPU threads for torch and qsim")
     p.add_argument(
         "--noisy-targets",
         help="comma-separated devices: each quantum model evaluated at calibrated noise (default: none)",
@@ -65,25 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from hqvit.runtime.train import TrainConfig  # torch
     from hqvit.studies.ablation import AblationConfig, markdown, plot, run_ablation
 
-    base = TrainConfig(
-        dataset=args.dataset,
-        image=parse_size(args.image, "--image"),
-        patch=parse_size(args.patch, "--patch"),
-        layers=args.layers,
-        heads=args.heads,
-        swap_test=args.swap_test,
-        blocks=args.blocks,
-        backend=args.backend,
-        epochs=args.epochs,
-        batch=args.batch,
-        lr=args.lr,
-        limit=args.limit,
-        threads=args.threads,
-        val=args.val,
-        mlp_ratio=args.mlp_ratio,
-        temperature=args.temperature,
-        schedule=args.schedule,
-    )
+    base = TrainConfig(**model_fields(args))
     cfg = AblationConfig(
         base=base,
         attentions=_names(args.attentions),

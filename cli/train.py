@@ -16,19 +16,12 @@ from hqvit.compiler.hqvit import parse_size
 ATTENTION_CHOICES = ("quantum", "classical", "uniform", "frozen")  # runtime.model.ATTENTIONS, without torch
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the hybrid model (or its classical twin) on real images")
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """What ``train`` and ``ablate`` share: the data, the model's shape and the training budget."""
     add_circuit_args(p)
     p.add_argument("--dataset", default="digits", help="digits | mnist5k | idx:DIR")
     p.add_argument("--blocks", type=integer, default=1, help="transformer blocks")
     p.add_argument("--backend", choices=("qsim", "exact"), default="qsim", help="how the attention circuit is run")
-    p.add_argument(
-        "--attention",
-        choices=ATTENTION_CHOICES,
-        default="quantum",
-        help="attention scores: the HQViT circuit, its classical twin, or an ablation (uniform: every score "
-        "equal; frozen: the circuit with U_Q, U_K fixed at their random initial angles)",
-    )
     p.add_argument("--mlp-ratio", type=integer, default=4, help="MLP width per token dimension")
     p.add_argument(
         "--temperature", type=number, default=0.1, help="initial softmax temperature of the quantum scores (learned)"
@@ -43,12 +36,54 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="hold out this fraction of the training split for tuning; epochs report it and the test split "
         "is read once, at the end (default 0: epochs report the test split)",
     )
-    p.add_argument("--shots", type=integer, help="estimate S from this many shots (default: exact probabilities)")
     p.add_argument("--epochs", type=integer, default=10, help="epochs")
     p.add_argument("--batch", type=integer, default=32, help="mini-batch size")
     p.add_argument("--lr", type=number, default=1e-2, help="Adam learning rate")
-    p.add_argument("--seed", type=integer, default=0, help="seed for the split, initialization and order")
     p.add_argument("--limit", type=integer, help="use a stratified subset of N images (default: all)")
+    p.add_argument(
+        "--threads",
+        type=integer,
+        help="CPU threads for torch and qsim (default: by size: 1 below 16 logical qubits, where a second "
+        "thread does not pay; from 16 on, the idle cores: cores minus the 1-minute load average, since a "
+        "thread sharing a busy core measured 5-20x slower)",
+    )
+
+
+def model_fields(args: argparse.Namespace) -> dict:
+    """The ``TrainConfig`` fields of ``add_model_args``' options."""
+    return {
+        "dataset": args.dataset,
+        "image": parse_size(args.image, "--image"),
+        "patch": parse_size(args.patch, "--patch"),
+        "layers": args.layers,
+        "heads": args.heads,
+        "swap_test": args.swap_test,
+        "blocks": args.blocks,
+        "backend": args.backend,
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "lr": args.lr,
+        "limit": args.limit,
+        "threads": args.threads,
+        "val": args.val,
+        "mlp_ratio": args.mlp_ratio,
+        "temperature": args.temperature,
+        "schedule": args.schedule,
+    }
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the hybrid model (or its classical twin) on real images")
+    add_model_args(p)
+    p.add_argument(
+        "--attention",
+        choices=ATTENTION_CHOICES,
+        default="quantum",
+        help="attention scores: the HQViT circuit, its classical twin, or an ablation (uniform: every score "
+        "equal; frozen: the circuit with U_Q, U_K fixed at their random initial angles)",
+    )
+    p.add_argument("--shots", type=integer, help="estimate S from this many shots (default: exact probabilities)")
+    p.add_argument("--seed", type=integer, default=0, help="seed for the split, initialization and order")
     p.add_argument("--out", default="runs/latest", help="directory for checkpoint.pt")
     p.add_argument("--resume", metavar="FILE", help="continue training from this checkpoint (default: start afresh)")
     p.add_argument(
@@ -62,13 +97,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="adjoint",
         help="noiseless qsim gradients: one adjoint sweep, or parameter shift (--shots and --noise always shift)",
     )
-    p.add_argument(
-        "--threads",
-        type=integer,
-        help="CPU threads for torch and qsim (default: by size: 1 below 16 logical qubits, where a second "
-        "thread does not pay; from 16 on, the idle cores: cores minus the 1-minute load average, since a "
-        "thread sharing a busy core measured 5-20x slower)",
-    )
     p.set_defaults(func=run)
 
 
@@ -76,31 +104,15 @@ def run(args: argparse.Namespace) -> int:
     from hqvit.runtime.train import TrainConfig, train  # torch
 
     cfg = TrainConfig(
-        dataset=args.dataset,
-        image=parse_size(args.image, "--image"),
-        patch=parse_size(args.patch, "--patch"),
-        layers=args.layers,
-        heads=args.heads,
-        swap_test=args.swap_test,
-        blocks=args.blocks,
+        **model_fields(args),
         attention=args.attention,
-        backend=args.backend,
         shots=args.shots,
-        epochs=args.epochs,
-        batch=args.batch,
-        lr=args.lr,
         seed=args.seed,
-        limit=args.limit,
         out=args.out,
         target=args.target,
         noise=args.noise,
         trajectories=args.trajectories,
         gradient=args.gradient,
-        threads=args.threads,
-        val=args.val,
-        mlp_ratio=args.mlp_ratio,
-        temperature=args.temperature,
-        schedule=args.schedule,
     )
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print  # --json keeps stdout to one object
     result = train(cfg, resume=args.resume, log=log)
