@@ -50,33 +50,7 @@ class Tape:
     gclean: np.ndarray  # (n_train_elements, 4, 4) error-free G
     store_re: np.ndarray  # (stored blocks, 2^N, R)
     store_im: np.ndarray
-
-
-def detuning_ops(program: NoisyProgram, choices: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Quasi-static dephasing of one run: ``delta`` (R, num_qubits), per trajectory r and qubit q
-    one detuning delta_rq ~ N(0, sigma_q^2) (rad/ns), shared by all of q's idle intervals; for each
-    detuning element (qubit q, idle t) the op exp(-i delta_rq t Z / 2) on its block's basis.
-    Returns ``mix_ops`` / ``mix_identity`` extended by those (R * n_qs) ops and points each
-    trajectory's choice of the element's mixture (``choices``, changed in place) at its own op.
-    """
-    p = program
-    rows, n_qs = choices.shape[0], len(p.qs_mix)
-    half = 0.5 * delta[:, p.qs_qubit] * p.qs_time[None, :]  # (R, n_qs)
-    minus, plus = np.exp(-1j * half), np.exp(1j * half)
-    diag = np.empty((rows, n_qs, 4), dtype=np.complex128)
-    on_a = (p.qs_pos == 0)[None, :]  # Z on a: diag(-, -, +, +) phases; on b: (-, +, -, +)
-    diag[..., 0] = minus
-    diag[..., 1] = np.where(on_a, minus, plus)
-    diag[..., 2] = np.where(on_a, plus, minus)
-    diag[..., 3] = plus
-    ops = np.zeros((rows * n_qs, 4, 4), dtype=np.complex128)
-    idx = np.arange(4)
-    ops[:, idx, idx] = diag.reshape(rows * n_qs, 4)
-    base = len(p.mix_ops)
-    choices[:, p.qs_mix] = base + np.arange(rows * n_qs).reshape(rows, n_qs)
-    mix_ops = np.concatenate([p.mix_ops, ops])
-    mix_identity = np.concatenate([p.mix_identity, np.zeros(rows * n_qs, dtype=bool)])
-    return mix_ops, mix_identity
+    ph_half: np.ndarray | None = None  # (R, n_ph) the detunings' half angles of these trajectories
 
 
 class BatchedTrajectories:
@@ -97,7 +71,6 @@ class BatchedTrajectories:
         self._no_store = np.full(p.num_blocks, -1, dtype=np.int64)
         # trajectory-blocks with drawn errors, with a damping check, with a jump (cumulative)
         self.stats = np.zeros(3, dtype=np.int64)
-        self._mix_ops, self._mix_identity = p.mix_ops, p.mix_identity  # the current run's (``run``)
 
     def clean_matrices(self, symbols: np.ndarray) -> np.ndarray:
         """(n_blocks, 4, 4) error-free block matrices of one binding (``gradient`` needs them)."""
@@ -108,7 +81,7 @@ class BatchedTrajectories:
         elems = nk.element_matrices(p.elem_kind, p.elem_pos, p.elem_slot, p.bind(symbols), p.fixed, p.ad_gamma)
         return elems, nk.block_products(p.block_start, elems)
 
-    def _forward(self, state, b0, b1, elems, clean, choices, uniforms, tape: Tape | None) -> None:
+    def _forward(self, state, b0, b1, elems, clean, choices, uniforms, half, tape: Tape | None) -> None:
         p = self.program
         re, im, norm2, jumps = state
         t = tape if tape is not None else self._dummy
@@ -127,8 +100,8 @@ class BatchedTrajectories:
             p.elem_slot,
             elems,
             clean,
-            self._mix_ops,
-            self._mix_identity,
+            p.mix_ops,
+            p.mix_identity,
             choices,
             p.ad_gamma,
             p.ad_lower,
@@ -143,6 +116,9 @@ class BatchedTrajectories:
             t.store_re,
             t.store_im,
             self.stats,
+            p.ph_start,
+            p.ph_bit,
+            half,
         )
 
     @property
@@ -168,10 +144,10 @@ class BatchedTrajectories:
         delta = rng.standard_normal((rows, p.num_qubits)) * p.qs_sigma[None, :] if len(p.qs_mix) else None
         choices = sample_mixtures(p, rows, rng)
         uniforms = rng.random((rows, JUMP_DRAWS))
-        self._mix_ops, self._mix_identity = p.mix_ops, p.mix_identity
-        if delta is not None:
-            choices = choices.copy()
-            self._mix_ops, self._mix_identity = detuning_ops(p, choices, delta)
+        if delta is not None and len(p.ph_qubit):  # exp(-i delta t Z / 2): half angle delta t / 2
+            half = np.ascontiguousarray(0.5 * delta[:, p.ph_qubit] * p.ph_time[None, :])
+        else:
+            half = np.zeros((rows, max(len(p.ph_qubit), 1)))
         matrices = [self._matrices(symbols[0])]
         for h in range(1, symbols.shape[0]):
             matrices.append(self._matrices(symbols[h]))
@@ -180,13 +156,15 @@ class BatchedTrajectories:
         step = self.chunk_rows()
         for start in range(0, rows, step):
             part = slice(start, min(rows, start + step))
-            chunk_probs, chunk_tapes = self._run_chunk(matrices, choices[part], uniforms[part], rng, record)
+            chunk_probs, chunk_tapes = self._run_chunk(
+                matrices, choices[part], uniforms[part], np.ascontiguousarray(half[part]), rng, record
+            )
             probs[:, part] = chunk_probs
             for h, tape in enumerate(chunk_tapes):
                 tapes[h].append(tape)
         return probs, (tapes if record else None)
 
-    def _run_chunk(self, matrices, choices, uniforms, rng, record: bool) -> tuple[np.ndarray, list[Tape]]:
+    def _run_chunk(self, matrices, choices, uniforms, half, rng, record: bool) -> tuple[np.ndarray, list[Tape]]:
         p = self.program
         size, rows = 1 << p.num_qubits, choices.shape[0]
         while True:
@@ -194,12 +172,12 @@ class BatchedTrajectories:
             im = np.zeros((size, rows), dtype=np.float32)
             re[0] = 1.0
             state = (re, im, np.ones(rows), np.zeros(rows, dtype=np.int64))
-            self._forward(state, 0, self.split, *matrices[0], choices, uniforms, None)
+            self._forward(state, 0, self.split, *matrices[0], choices, uniforms, half, None)
             probs, tapes, exhausted = [], [], False
             for elems, clean in matrices:
                 hs = tuple(x.copy() for x in state) if len(matrices) > 1 else state
                 tape = self._new_tape(rows) if record else None
-                self._forward(hs, self.split, p.num_blocks, elems, clean, choices, uniforms, tape)
+                self._forward(hs, self.split, p.num_blocks, elems, clean, choices, uniforms, half, tape)
                 re_h, im_h, _, jumps = hs
                 exhausted |= bool((jumps >= uniforms.shape[1]).any())
                 pr = re_h.T.astype(np.float64) ** 2 + im_h.T.astype(np.float64) ** 2
@@ -207,6 +185,7 @@ class BatchedTrajectories:
                 probs.append(p.to_circuit_order(pr / norm2[:, None]))
                 if tape is not None:
                     tape.final_re, tape.final_im, tape.norm2 = re_h, im_h, norm2
+                    tape.ph_half = half
                     tapes.append(tape)
             if not exhausted:
                 return np.stack(probs), tapes
@@ -270,6 +249,9 @@ class BatchedTrajectories:
             tape.store_re,
             tape.store_im,
             grads,
+            p.ph_start,
+            p.ph_bit,
+            tape.ph_half,
         )
         out = np.zeros(len(p.table.const))
         np.add.at(out, self.train_slots, grads[:, : len(self.train_slots)].sum(axis=0))

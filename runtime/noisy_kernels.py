@@ -395,6 +395,9 @@ def forward(
     store_re: np.ndarray,
     store_im: np.ndarray,
     stats: np.ndarray,
+    ph_start: np.ndarray,
+    ph_bit: np.ndarray,
+    ph_half: np.ndarray,
 ) -> None:
     """Blocks [b_start, b_end) on every trajectory. ``bound`` (a lower bound on each squared
     norm, exact after every check) and ``jumps`` (jumps so far, which indexes the trajectory's
@@ -410,6 +413,9 @@ def forward(
         lo, hi = block_start[b], block_start[b + 1]
         m = clean[b]
         recording = b >= record_from
+        p0, p1 = ph_start[b], ph_start[b + 1]
+        if p0 < p1:  # the detunings' phases due before this block
+            apply_phases(xr, xi, n, ph_bit[p0:p1], ph_half[:, p0:p1], 1.0)
         if recording:
             _derivatives(elems[lo:hi], lo, kind, pos, train_index, gclean)
         if store_index[b] >= 0:
@@ -484,6 +490,35 @@ def forward(
 
 
 @njit(cache=True)
+def apply_phases(xr: np.ndarray, xi: np.ndarray, n: int, bits: np.ndarray, half: np.ndarray, sign: float) -> None:
+    """Multiply every trajectory r (column) by the diagonal prod_k exp(-i sign half[r, k] Z_k),
+    Z_k on bit position bits[k]: one pass over the batch with a (2^k, R) table of the factors."""
+    k, rows = len(bits), xr.shape[1]
+    tr = np.empty((1 << k, rows), dtype=np.float32)
+    ti = np.empty((1 << k, rows), dtype=np.float32)
+    for j in range(1 << k):
+        for r in range(rows):
+            a = 0.0
+            for m in range(k):
+                z = 1.0 - 2.0 * ((j >> m) & 1)
+                a -= sign * z * half[r, m]
+            tr[j, r] = np.cos(a)
+            ti[j, r] = np.sin(a)
+    shifts = np.empty(k, dtype=np.int64)
+    for m in range(k):
+        shifts[m] = n - 1 - bits[m]
+    for x in range(1 << n):
+        j = 0
+        for m in range(k):
+            j |= ((x >> shifts[m]) & 1) << m
+        for r in range(rows):
+            ar, ai = xr[x, r], xi[x, r]
+            cr, ci = tr[j, r], ti[j, r]
+            xr[x, r] = ar * cr - ai * ci
+            xi[x, r] = ar * ci + ai * cr
+
+
+@njit(cache=True)
 def fix_some(
     xr: np.ndarray, xi: np.ndarray, n: int, qa: int, qb: int, rows: np.ndarray, mats: np.ndarray
 ) -> np.ndarray:
@@ -519,6 +554,9 @@ def backward(
     store_re: np.ndarray,
     store_im: np.ndarray,
     grads: np.ndarray,
+    ph_start: np.ndarray,
+    ph_bit: np.ndarray,
+    ph_half: np.ndarray,
 ) -> None:
     """Co-states phi (2^N, R) at the end -> grads[r, t] = Im <phi after the block | G_t | psi
     before it> for every trainable rotation t in blocks [b_from, b_to), sweeping phi back through
@@ -550,6 +588,9 @@ def backward(
             for i in range(len(mine)):
                 fixes[i] = eff[mine[i], b - b_from].conj().T @ minv
         apply_all(pr, pi, n, qa, qb, madj, mine, fixes, mine[:0])
+        p0, p1 = ph_start[b], ph_start[b + 1]
+        if p0 < p1:  # the adjoint of the phases before the block
+            apply_phases(pr, pi, n, ph_bit[p0:p1], ph_half[:, p0:p1], -1.0)
 
 
 @njit(cache=True, fastmath=True)

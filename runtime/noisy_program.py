@@ -35,10 +35,14 @@ there commute with Z rotations, so for one qubit the placement is exact.
   neighbour's operation is applied after that operation, the simulator's counterpart of the
   ``--dd auto`` estimate's "neighbour frame frozen during its operation"
   (docs/noise/dynamical-decoupling.md);
-- quasi-static dephasing: a detuning delta_q ~ N(0, sigma_q^2) per qubit and trajectory
-  (``batched_trajectories.detuning_ops``), exp(-i delta_q t Z / 2) per idle interval. Its elements are mixtures
-  whose single op is replaced, per run, by each trajectory's own diagonal matrix, so the
-  kernels treat them as drawn errors (the error-free choice is the identity).
+- quasi-static dephasing: a detuning delta_q ~ N(0, sigma_q^2) per qubit and trajectory (drawn by
+  ``BatchedTrajectories.run``), exp(-i delta_q t Z / 2) per idle interval. It is not a block
+  element: being diagonal, it commutes with everything on other qubits, so it is applied to the
+  whole (2^N, R) batch at once, every trajectory with its own angle, between the last block that
+  touches q before it and the next one (the one-qubit elements pending on q when it arrives are
+  moved to the end of q's last block, where nothing on q follows them; a block on q is not
+  extended past a pending phase). Phases whose allowed ranges overlap share one pass
+  (``ph_start``); phases followed by nothing on their qubit are dropped (a diagonal at the end).
 
 ``coalesce_idle_phases`` then merges these per-moment phases across diagonal operations and
 drops them after each qubit's last non-diagonal one (exact; far fewer blocks).
@@ -65,7 +69,6 @@ from hqvit.ir.angles import Angle, AngleTable
 from hqvit.ir.gates import gate_spec, gate_unitary
 
 FIXED, RX, RY, RZ, MIX, AD = 0, 1, 2, 3, 4, 5
-DETUNE = 6  # builder-only: becomes a MIX element with per-trajectory ops (never reaches the kernels)
 _AXIS = {"rx": RX, "ry": RY, "rz": RZ}
 _U3_PARTS = (("rz", 2), ("ry", 0), ("rz", 1))  # u3 = RZ(phi) RY(theta) RZ(lam), time order
 _SWAP_LOCAL = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128)
@@ -106,13 +109,18 @@ class NoisyProgram:
     slot_trainable: np.ndarray  # (n_slots,) bool
     n_data: int
     position: np.ndarray  # (num_qubits,) int64: circuit qubit -> bit position in the kernels' states
-    # quasi-static detuning elements: their mixture ids, qubits (compact), idle times (ns) and
-    # local positions; the per-qubit sigma (rad/ns, noise scale applied)
-    qs_mix: np.ndarray  # (n_qs,) int64
+    # quasi-static detuning: every detuning the builder received (qubit, compact; idle ns) and the
+    # per-qubit sigma (rad/ns, noise scale applied)
+    qs_mix: np.ndarray  # (n_qs,) int64: 0..n_qs-1 (how many; kept for the tests' counts)
     qs_qubit: np.ndarray  # (n_qs,) int64
     qs_time: np.ndarray  # (n_qs,) float64
-    qs_pos: np.ndarray  # (n_qs,) int64
     qs_sigma: np.ndarray  # (num_qubits,) float64
+    # where they are applied: right before block b, for entries ph_start[b]:ph_start[b+1], the
+    # diagonal exp(-i delta_q t Z_q / 2) per trajectory (qubit q compact, bit its position)
+    ph_start: np.ndarray  # (n_blocks + 1,) int64
+    ph_qubit: np.ndarray  # (n_ph,) int64
+    ph_bit: np.ndarray  # (n_ph,) int64
+    ph_time: np.ndarray  # (n_ph,) float64
 
     def to_circuit_order(self, probs: np.ndarray) -> np.ndarray:
         """(..., 2^N) over kernel bit positions -> the same over circuit qubits (big-endian)."""
@@ -280,6 +288,8 @@ class _Builder:
         self.blocks: list[tuple[list[int], list[_Element]]] = []  # ([a, b], elements)
         self.pending: list[list[_Element]] = [[] for _ in range(num_qubits)]
         self.last: list[int] = [-1] * num_qubits
+        self.phases: list[list] = []  # [qubit, idle ns, first block it may precede, its block]
+        self.open: list[list[int]] = [[] for _ in range(num_qubits)]  # phases awaiting q's next block
 
     # -- elements ------------------------------------------------------------------------------
     def gate(self, g) -> list[_Element]:
@@ -321,14 +331,30 @@ class _Builder:
         return [_Element(FIXED, (x, y), len(self.fixed) - 1)]
 
     def detuning(self, q: int, t: float, sigma: float) -> list[_Element]:
-        """exp(-i delta_q t Z / 2), delta_q drawn per trajectory: a one-op mixture (identity
-        placeholder, probability 1) whose op each run replaces by the trajectory's own."""
+        """exp(-i delta_q t Z / 2), delta_q drawn per trajectory: no element but a per-trajectory
+        diagonal phase applied to the whole batch between blocks (``NoisyProgram.ph_*``). The
+        one-qubit elements still pending on q happened before it: they go to the end of q's
+        last block (or a block of their own), where nothing else on q follows, so the phase can
+        sit anywhere after that block and before the next block that touches q."""
         self.qs_sigma[q] = sigma
         self.qs.append((q, t))
+        # a mixture of one identity op that no element uses: it takes the uniform the per-
+        # trajectory op of earlier versions took, so the other mixtures draw as they did
         self.mix_ops.append(np.eye(2, dtype=np.complex128))
         self.mix_probs.append(1.0)
         self.mix_start.append(len(self.mix_ops))
-        return [_Element(DETUNE, (q,), len(self.mix_start) - 2)]
+        if self.pending[q]:
+            if self.last[q] >= 0 and not self.open[q]:
+                self.blocks[self.last[q]][1].extend(self.pending[q])
+            else:  # (after an earlier phase on q: in a block of their own, which that phase precedes)
+                partner = (q + 1) % self.n
+                self.blocks.append(([q, partner], list(self.pending[q])))
+                self.last[q] = len(self.blocks) - 1
+                self._resolve(q, self.last[q])
+            self.pending[q] = []
+        self.phases.append([q, t, self.last[q] + 1, -1])
+        self.open[q].append(len(self.phases) - 1)
+        return []
 
     # -- blocks --------------------------------------------------------------------------------
     def add(self, elements: list[_Element]) -> None:
@@ -338,24 +364,34 @@ class _Builder:
                 continue
             x, y = e.qubits
             b = self.last[x]
-            if b < 0 or b != self.last[y]:
+            if b < 0 or b != self.last[y] or self.open[x] or self.open[y]:
                 self.blocks.append(([x, y], []))
                 b = len(self.blocks) - 1
             self.blocks[b][1].extend(self.pending[x] + self.pending[y] + [e])
             self.pending[x], self.pending[y] = [], []
             self.last[x] = self.last[y] = b
+            self._resolve(x, b)
+            self._resolve(y, b)
+
+    def _resolve(self, q: int, b: int) -> None:
+        for i in self.open[q]:
+            self.phases[i][3] = b
+        self.open[q] = []
 
     def finish(self) -> None:
         for q in range(self.n):
             if not self.pending[q]:
                 continue
-            if self.last[q] >= 0:
+            if self.last[q] >= 0 and not self.open[q]:
                 self.blocks[self.last[q]][1].extend(self.pending[q])
-            else:  # a qubit no two-qubit operation touches: a block with any partner (identity on it)
+            else:  # a qubit no two-qubit operation touches, or elements after a phase on q:
+                # a block with any partner (identity on it)
                 partner = (q + 1) % self.n if self.n > 1 else q
                 self.blocks.append(([q, partner], list(self.pending[q])))
                 self.last[q] = len(self.blocks) - 1
+                self._resolve(q, self.last[q])
             self.pending[q] = []
+        # phases still open are followed by nothing on their qubit: a diagonal at the end, dropped
 
     def program(self) -> NoisyProgram:
         if self.n < 2:
@@ -365,7 +401,6 @@ class _Builder:
         mix_local = [np.eye(4, dtype=np.complex128)] * len(self.mix_ops)
         mix_elem = [0] * (len(self.mix_start) - 1)
         lower = []
-        qs_at: dict[int, int] = {}  # detuning mixture id -> local position
         for (a, b), elements in self.blocks:
             qubits.append((a, b))
             low = 1.0
@@ -377,9 +412,7 @@ class _Builder:
                     m = embed(m, p) if p < 2 else (m if e.qubits == (a, b) else _SWAP_LOCAL @ m @ _SWAP_LOCAL)
                     fixed_local.append(m)
                     slot = len(fixed_local) - 1
-                elif e.kind == MIX or e.kind == DETUNE:
-                    if e.kind == DETUNE:
-                        qs_at[e.slot] = p
+                elif e.kind == MIX:
                     mix_elem[e.slot] = len(kinds)
                     for k in range(self.mix_start[e.slot], self.mix_start[e.slot + 1]):
                         m = self.mix_ops[k]
@@ -387,7 +420,7 @@ class _Builder:
                         mix_local[k] = m
                 elif e.kind == AD:
                     low *= 1.0 - self.ad[e.slot]
-                kinds.append(MIX if e.kind == DETUNE else e.kind)
+                kinds.append(e.kind)
                 pos.append(p)
                 slots.append(slot)
             starts.append(len(kinds))
@@ -409,9 +442,26 @@ class _Builder:
         qubits = [(int(position[a]), int(position[b])) for a, b in qubits]
         table = AngleTable(self.angles, self.symbol_order)
         ident = np.array([np.allclose(m, np.eye(4)) for m in mix_local], dtype=bool)
-        qs_mix = sorted(qs_at)
-        if qs_mix:  # the placeholders are never the identity: each trajectory has its own op
-            ident[[self.mix_start[m] for m in qs_mix]] = False
+        # phases: each may go right before any block in [first, its block]; as few points as
+        # possible (greedy interval stabbing: sorted by their block, a point at the first one's
+        # block serves every phase that may already precede it)
+        live = sorted((ph for ph in self.phases if ph[3] >= 0), key=lambda ph: ph[3])
+        at: dict[int, list] = {}
+        i = 0
+        while i < len(live):
+            point = live[i][3]
+            while i < len(live) and live[i][2] <= point:
+                at.setdefault(point, []).append(live[i])
+                i += 1
+        ph_start, ph_qubit, ph_time = [0], [], []
+        for b in range(len(self.blocks)):
+            merged: dict[int, float] = {}
+            for q, t, _, _ in at.get(b, []):
+                merged[q] = merged.get(q, 0.0) + t
+            for q in sorted(merged):
+                ph_qubit.append(q)
+                ph_time.append(merged[q])
+            ph_start.append(len(ph_qubit))
         as_i = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
         return NoisyProgram(
             num_qubits=self.n,
@@ -432,11 +482,14 @@ class _Builder:
             slot_trainable=np.any(table.coeff[:, self.n_data :] != 0, axis=1),
             n_data=self.n_data,
             position=position,
-            qs_mix=as_i(qs_mix),
-            qs_qubit=as_i([self.qs[i][0] for i in range(len(self.qs))]),
+            qs_mix=np.arange(len(self.qs), dtype=np.int64),
+            qs_qubit=as_i([q for q, _ in self.qs]),
             qs_time=np.array([t for _, t in self.qs], dtype=np.float64),
-            qs_pos=as_i([qs_at[m] for m in qs_mix]),
             qs_sigma=self.qs_sigma,
+            ph_start=as_i(ph_start),
+            ph_qubit=as_i(ph_qubit),
+            ph_bit=as_i([int(position[q]) for q in ph_qubit]),
+            ph_time=np.array(ph_time, dtype=np.float64),
         )
 
 
