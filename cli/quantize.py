@@ -2,9 +2,11 @@
 
 Writes JSON and Markdown to ``--out`` after every finished setting, so Ctrl-C keeps what is done
 (exit 130), and the PNG (accuracy vs bits, one curve per part) when the sweep ends or is
-stopped; ``--save`` writes the quantized model of the first bits of each list, which
-``hqvit evaluate`` runs. The options are checked by ``hqvit.studies.quantize_study``
-(``parse_options``, ``check_paths``) before the checkpoint loads.
+stopped; with ``--target`` the angle settings are also evaluated under that device's calibrated
+noise (trajectories of the circuit compiled for it); ``--save`` writes the quantized model of
+the first bits of each list, which ``hqvit evaluate`` runs. The options are checked by
+``hqvit.studies.quantize_study`` (``parse_options``, ``check_paths``) before the checkpoint
+loads.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hqvit.cli.args import integer, seed
+from hqvit.cli.args import integer, number, seed
 from hqvit.cli.output import EXIT_INTERRUPTED, EXIT_OK, emit, write_json_atomic
 
 STEM = "quantize"
@@ -44,6 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="log2",
         help="post-softmax attention of the saved / deploy setting",
     )
+    p.add_argument(
+        "--target",
+        help="also evaluate the angle settings under this target's calibrated noise (hqvit targets list; "
+        "default: none, noiseless only)",
+    )
+    p.add_argument(
+        "--trajectories", type=integer, help="with --target: noise trajectories per image and head (default: 32)"
+    )
+    p.add_argument("--noise-scale", type=number, help="with --target: multiplier of the calibrated noise (default: 1)")
     p.add_argument("--limit", type=integer, help="evaluate the first N test images only (default: all)")
     p.add_argument("--seed", type=seed, default=0, help="seed for the calibration subset and the angle draws")
     p.add_argument("--threads", type=integer, default=1, help="CPU threads for torch")
@@ -67,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         args.limit,
         args.seed,
         args.threads,
+        args.target,
+        args.trajectories,
+        args.noise_scale,
     )
     q.check_paths(args.out, args.save)
     setup = q.load_setup(args.checkpoint, opts)

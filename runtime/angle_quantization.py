@@ -79,10 +79,10 @@ def interpolation_weights(theta: np.ndarray, bits: int) -> tuple[np.ndarray, np.
     return np.mod(settings, TWO_PI), weights
 
 
-def sample_interpolated(theta: np.ndarray, bits: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One PAI draw for every angle. ``theta`` (K, G): K circuit runs of G gate angles ->
-    (grid angles (K, G), factor (K,)), factor = Π over the run's gates of γ·sign(w_k): the
-    weight of that run's outcome in an unbiased estimate."""
+def sample_settings(theta: np.ndarray, bits: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One PAI draw for every angle, gate by gate: (grid angles, γ·sign(w_k)), both shaped like
+    ``theta``. Callers that share one gate's draw between circuit runs (heads that share the
+    encode segment) multiply the per-gate factors themselves."""
     settings, weights = interpolation_weights(theta, bits)
     gamma = np.abs(weights).sum(-1)
     cumulative = np.cumsum(np.abs(weights), axis=-1) / gamma[..., None]
@@ -90,8 +90,15 @@ def sample_interpolated(theta: np.ndarray, bits: int, rng: np.random.Generator) 
     pick = (u[..., None] >= cumulative).sum(-1).clip(0, 2)  # index k with probability |w_k| / γ
     chosen = np.take_along_axis(settings, pick[..., None], -1)[..., 0]
     sign = np.sign(np.take_along_axis(weights, pick[..., None], -1)[..., 0])
-    factor = np.prod(gamma * sign, axis=-1)
-    return chosen, factor
+    return chosen, gamma * sign
+
+
+def sample_interpolated(theta: np.ndarray, bits: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One PAI draw for every angle. ``theta`` (K, G): K circuit runs of G gate angles ->
+    (grid angles (K, G), factor (K,)), factor = Π over the run's gates of γ·sign(w_k): the
+    weight of that run's outcome in an unbiased estimate."""
+    chosen, gate_factor = sample_settings(theta, bits, rng)
+    return chosen, np.prod(gate_factor, axis=-1)
 
 
 def sampling_overhead(theta: np.ndarray, bits: int) -> np.ndarray:

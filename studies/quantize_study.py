@@ -10,7 +10,18 @@ Parts (each a curve of the plot, each point one ``QuantSettings`` evaluated on t
 - ``angles``: every rotation angle of the compiled circuit at B bits of 2π, rounded or by
   probabilistic interpolation, classical layers in float;
 - ``deploy``: the first weight and activation bits with the chosen LayerNorm / softmax
-  quantizers, plus the angles at each B (the setting ``--save`` writes uses the first B).
+  quantizers, plus the angles at each B (the setting ``--save`` writes uses the first B);
+- with a target (``--target``): ``noisy full precision`` and ``noisy angles`` (round /
+  interpolate) at each B, classical layers in float, S from trajectories of the circuit compiled
+  for the target under its calibrated noise times ``--noise-scale``
+  (``hqvit.runtime.noisy_quantized``). |S − S_full| is still against the *noiseless*
+  full-precision S, so the noisy full-precision row is the device's share of the error and the
+  noisy angle rows show what the grid adds to it. The noiseless angle rows quantize the gate
+  angles of the circuit compiled without a target and the noisy rows those of the target's
+  native gates (what its electronics set); on the targets here each compiled gate angle is one
+  data or trainable angle plus a multiple of π, or a multiple of π/2, so both grids give the same
+  rotations up to a sign, and at noise scale 0 the noisy rows reproduce the noiseless ones
+  (tested).
 
 Per point: test accuracy with a 95 % Wilson interval, agreement of the predictions with the
 full-precision model's, mean |S − S_full| (the circuit's attention coefficients) and
@@ -30,10 +41,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hqvit.compiler.pipeline import compile_hqvit
 from hqvit.ir.errors import InputError
 from hqvit.runtime.checkpoint import load_checkpoint
 from hqvit.runtime.classical_quantization import QuantizedViT, QuantPlan, build_plan, calibrate, model_bytes
 from hqvit.runtime.model import ModelConfig, VisionTransformer
+from hqvit.runtime.noisy_quantized import NoiseSpec, noisy_angles
 from hqvit.runtime.quant_settings import (
     ANGLE_BITS,
     CLASSICAL_BITS,
@@ -44,7 +57,8 @@ from hqvit.runtime.quant_settings import (
 )
 from hqvit.runtime.quantized_model import quantized_angles, save_quantized
 from hqvit.runtime.train import MAX_THREADS, checkpoint_configs, prepare, restore_model, seed_everything
-from hqvit.studies.noise_study import wilson
+from hqvit.studies.noise_study import compiled_summary, wilson
+from hqvit.targets import resolve_target
 
 ANGLE_MODE_CHOICES = ("round", "interpolate", "both")
 ACTIVATION_VARIANTS = {  # part name -> (ln, softmax)
@@ -68,6 +82,9 @@ class Options:
     limit: int | None = None
     seed: int = 0
     threads: int = 1
+    target: str | None = None  # noisy angle rows on this target's compiled circuit and noise
+    trajectories: int = 32
+    noise_scale: float = 1.0
 
 
 def parse_options(
@@ -82,8 +99,12 @@ def parse_options(
     limit: int | None,
     seed: int,
     threads: int = 1,
+    target: str | None = None,
+    trajectories: int | None = None,
+    noise_scale: float | None = None,
 ) -> Options:
-    """Every option checked before the checkpoint loads; each message names its argument."""
+    """Every option checked before the checkpoint loads (the target's width once the circuit is
+    known, in ``load_setup``); each message names its argument."""
     if angle_mode not in ANGLE_MODE_CHOICES:
         raise InputError(f"--angle-mode must be one of {', '.join(ANGLE_MODE_CHOICES)}, got {angle_mode!r}")
     if ln not in LN_QUANTIZERS:
@@ -98,6 +119,19 @@ def parse_options(
         raise InputError(f"--limit must be >= 1, got {limit}")
     if not 1 <= threads <= MAX_THREADS:
         raise InputError(f"--threads must be an integer in 1..{MAX_THREADS}, got {threads}")
+    if target is None:
+        for value, arg in ((trajectories, "--trajectories"), (noise_scale, "--noise-scale")):
+            if value is not None:
+                raise InputError(f"{arg} needs --target: noise trajectories run on a target's noise model")
+    else:
+        try:
+            resolve_target(target)
+        except InputError as e:
+            raise InputError(f"--target {target}: {e}") from None
+    if trajectories is not None and trajectories < 2:
+        raise InputError(f"--trajectories must be >= 2 (two halves estimate the trajectory error), got {trajectories}")
+    if noise_scale is not None and not 0 <= noise_scale < float("inf"):  # False for NaN
+        raise InputError(f"--noise-scale must be a finite number >= 0, got {noise_scale}")
     modes = ["round", "interpolate"] if angle_mode == "both" else [angle_mode]
     return Options(
         parse_bits(weight_bits, "--weight-bits", CLASSICAL_BITS),
@@ -111,6 +145,9 @@ def parse_options(
         limit,
         seed,
         threads,
+        target,
+        32 if trajectories is None else trajectories,
+        1.0 if noise_scale is None else noise_scale,
     )
 
 
@@ -124,6 +161,7 @@ class Setup:
     labels: torch.Tensor
     calibration: dict[str, torch.Tensor]
     dataset: str
+    noise: NoiseSpec | None = None  # with --target: its compiled circuit and the noise settings
 
 
 def load_setup(checkpoint: str, opts: Options) -> Setup:
@@ -138,9 +176,24 @@ def load_setup(checkpoint: str, opts: Options) -> Setup:
         te = te[: opts.limit]
     model = restore_model(ckpt, mcfg, checkpoint, backend="qsim", seed=cfg.seed)
     model.eval()
+    noise = None
+    if opts.target is not None:
+        try:
+            compiled = compile_hqvit(mcfg.circuit, resolve_target(opts.target), opt=2, seed=opts.seed)
+        except InputError as e:  # e.g. the circuit is wider than the device
+            raise InputError(f"--target {opts.target}: {e}") from None
+        noise = NoiseSpec(compiled, opts.noise_scale, opts.trajectories, opts.seed)
     pick = np.random.default_rng(opts.seed).permutation(tr)[: opts.calibration]
     return Setup(
-        checkpoint, ckpt, model, mcfg, ds.images[te], ds.labels[te], calibrate(model, ds.images[pick]), cfg.dataset
+        checkpoint,
+        ckpt,
+        model,
+        mcfg,
+        ds.images[te],
+        ds.labels[te],
+        calibrate(model, ds.images[pick]),
+        cfg.dataset,
+        noise,
     )
 
 
@@ -185,29 +238,42 @@ def deploy_settings(opts: Options) -> QuantSettings:
 
 
 @torch.no_grad()
-def run_setting(setup: Setup, settings: QuantSettings, batch: int = 64) -> dict:
-    """Predictions, attention traces and size of one setting over the test images."""
+def run_setting(setup: Setup, settings: QuantSettings, batch: int = 64, noisy: bool = False) -> dict:
+    """Predictions, attention traces and size of one setting over the test images (``noisy``:
+    S under ``setup.noise``, the angles on the setting's grid or in full precision)."""
     plan = build_plan(setup.model, settings, setup.calibration) if settings.classical else None
     qvit = QuantizedViT(setup.model, plan)
     qvit.trace = []
     preds = []
     t0 = time.perf_counter()
-    with quantized_angles(setup.model, settings) as backends:
-        for start in tqdm(range(0, len(setup.labels), batch), desc=settings.label(), leave=False, disable=None):
+    angles = noisy_angles(setup.model, settings, setup.noise) if noisy else quantized_angles(setup.model, settings)
+    with angles as backends:
+        desc = ("noisy " if noisy else "") + settings.label()
+        for start in tqdm(range(0, len(setup.labels), batch), desc=desc, leave=False, disable=None):
             preds.append(qvit(setup.images[start : start + batch]).argmax(1))
     blocks = len(setup.model.blocks)
     trace = {
         key: [torch.cat([t[key] for t in qvit.trace if t["block"] == k]) for k in range(blocks)]
         for key in ("s", "mask", "attn")
     }
-    overhead = [x for b in backends for x in b.record.overhead]
-    return {
+    if noisy:
+        overhead = [x for b in backends for x in getattr(b, "overhead", [])]
+    else:
+        overhead = [x for b in backends for x in b.record.overhead]
+    out = {
         "pred": torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long),
         "trace": trace,
         "model_bytes": model_bytes(setup.model, plan if plan is not None else QuantPlan(settings)),
         "seconds": time.perf_counter() - t0,
         "sampling_overhead": float(np.mean(overhead)) if overhead else None,
     }
+    if noisy:
+        half_rms = np.array([r for b in backends for r in b.record.half_difference_rms])
+        fidelity = [f for b in backends for f in b.record.fidelity]
+        # the trajectory (Monte Carlo) standard error of S, from the two halves of the trajectories
+        out["attention_trajectory_se"] = float(np.sqrt(np.mean(half_rms**2)) / 2) if len(half_rms) else None
+        out["distribution_fidelity"] = float(np.mean(fidelity)) if fidelity else None
+    return out
 
 
 def attention_errors(run: dict, reference: dict) -> tuple[float, float]:
@@ -228,7 +294,9 @@ def attention_errors(run: dict, reference: dict) -> tuple[float, float]:
     return (ds / n, da / n) if n else (0.0, 0.0)
 
 
-def point(part: str, bits: int, settings: QuantSettings, run: dict, reference: dict, labels: torch.Tensor) -> dict:
+def point(
+    part: str, bits: int | None, settings: QuantSettings, run: dict, reference: dict, labels: torch.Tensor
+) -> dict:
     n = len(labels)
     correct = int((run["pred"] == labels).sum())
     s_err, a_err = attention_errors(run, reference)
@@ -248,6 +316,9 @@ def point(part: str, bits: int, settings: QuantSettings, run: dict, reference: d
     }
     if run["sampling_overhead"] is not None:
         out["sampling_overhead"] = run["sampling_overhead"]
+    for key in ("attention_trajectory_se", "distribution_fidelity"):
+        if key in run:
+            out[key] = run[key]
     return out
 
 
@@ -273,14 +344,51 @@ def sweep(setup: Setup, opts: Options, on_point=None) -> dict:
         "points": [],
         "interrupted": False,
     }
+    if setup.noise is not None:
+        result["noisy"] = {
+            "target": opts.target,
+            "noise_scale": setup.noise.scale,
+            "trajectories": setup.noise.trajectories,
+            "compiled": compiled_summary(setup.noise.compiled),
+            "reference": None,
+        }
     try:
         for part, bits, settings in tqdm(settings_grid(opts), desc="quantize", disable=None):
             result["points"].append(point(part, bits, settings, run_setting(setup, settings), reference, setup.labels))
             if on_point:
                 on_point(result)
+        if setup.noise is not None:
+            noisy_sweep(setup, opts, result, reference, on_point)
     except KeyboardInterrupt:
         result["interrupted"] = True
     return result
+
+
+def noisy_grid(opts: Options) -> list[tuple[str, int, QuantSettings]]:
+    """(part, bits, setting) of the noisy angle rows: every angle mode and bits, classical layers in float."""
+    base = QuantSettings(samples=opts.samples, seed=opts.seed)
+    return [
+        (f"noisy angles ({mode})", b, replace(base, angle_bits=b, angle_mode=mode))
+        for mode in opts.angle_modes
+        for b in opts.angle_bits
+    ]
+
+
+def noisy_sweep(setup: Setup, opts: Options, result: dict, reference: dict, on_point=None) -> None:
+    """The noisy full-precision reference, then every noisy angle row; |S − S_full| against the
+    noiseless full-precision S (``reference``). Every row draws its trajectories from the same
+    seed, so rows that consume the same random numbers (the reference and the rounded ones) see
+    the same noise draws and their differences are paired."""
+    full = QuantSettings(samples=opts.samples, seed=opts.seed)
+    run = run_setting(setup, full, noisy=True)
+    result["noisy"]["reference"] = point("noisy full precision", None, full, run, reference, setup.labels)
+    if on_point:
+        on_point(result)
+    for part, bits, settings in tqdm(noisy_grid(opts), desc=f"quantize {opts.target}", disable=None):
+        run = run_setting(setup, settings, noisy=True)
+        result["points"].append(point(part, bits, settings, run, reference, setup.labels))
+        if on_point:
+            on_point(result)
 
 
 # -- reports ---------------------------------------------------------------------------------------
@@ -328,9 +436,48 @@ def markdown(result: dict) -> str:
                 u, r = cell.get(("W/A", w, a)), cell.get(("W/A + RepQ + log2", w, a))
                 row.append(" / ".join(f"{100 * p['accuracy']:.2f}" if p else "–" for p in (u, r)))
             lines.append(f"| W{w} | " + " | ".join(row) + " |")
+    lines += noisy_markdown(result)
     if result.get("interrupted"):
         lines += ["", "Interrupted: the points above are the finished ones."]
     return "\n".join(lines) + "\n"
+
+
+def noisy_markdown(result: dict) -> list[str]:
+    """The noisy rows next to the noiseless ones of the same angle setting."""
+    noisy = result.get("noisy")
+    if not noisy or noisy["reference"] is None:
+        return []
+    c = noisy["compiled"]
+    lines = [
+        "",
+        f"Under {noisy['target']} noise (× {noisy['noise_scale']:g}), {noisy['trajectories']} trajectories per "
+        f"image and head, classical layers in float; compiled: {c.get('two_qubit_gates', '?')} two-qubit gates, "
+        f"{c.get('duration_ns', float('nan')) / 1e3:.1f} µs, ESP {c.get('esp', float('nan')):.3g}. "
+        "|S − S_full| is against the noiseless full-precision S, ± its trajectory standard error.",
+        "",
+        "| angles | noiseless accuracy % | noiseless \\|S − S_full\\| | noisy accuracy % [95 % CI] "
+        "| noisy \\|S − S_full\\| | noisy overhead (Πγ)² |",
+        "|---|---|---|---|---|---|",
+    ]
+    noiseless = {(p["part"], p["bits"]): p for p in result["points"]}
+
+    def cells(p: dict) -> str:
+        lo, hi = p["accuracy_ci95"]
+        se = p.get("attention_trajectory_se")
+        err = f"{p['attention_score_error']:.2e}" + (f" ± {se:.1e}" if se is not None else "")
+        overhead = f"{p['sampling_overhead']:.3g}" if "sampling_overhead" in p else ""
+        return f"{100 * p['accuracy']:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] | {err} | {overhead}"
+
+    ref = result["reference"]
+    lines.append(f"| full precision | {100 * ref['accuracy']:.2f} | 0 | {cells(noisy['reference'])} |")
+    for p in result["points"]:
+        if not p["part"].startswith("noisy angles"):
+            continue
+        mode = p["settings"]["angle_mode"]
+        q = noiseless.get((f"angles ({mode})", p["bits"]))
+        quiet = f"{100 * q['accuracy']:.2f} | {q['attention_score_error']:.2e}" if q else "– | –"
+        lines.append(f"| {p['bits']} bits, {mode} | {quiet} | {cells(p)} |")
+    return lines
 
 
 def _pyplot():
@@ -366,6 +513,15 @@ def plot(result: dict, path) -> None:
             )
         ax.set_xticks(sorted({p["bits"] for p in chosen}))
         ax.axhline(ref, color="gray", linestyle="--", linewidth=1, label="full precision")
+        noisy = result.get("noisy") or {}
+        if angle_side and noisy.get("reference") is not None:
+            ax.axhline(
+                100 * noisy["reference"]["accuracy"],
+                color="tab:red",
+                linestyle=":",
+                linewidth=1,
+                label=f"full precision, {noisy['target']} noise",
+            )
         ax.set_xlabel("rotation-angle bits (of 2π)" if angle_side else "bits (weights and/or activations)")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
@@ -383,6 +539,13 @@ def plot(result: dict, path) -> None:
 def summary_lines(result: dict) -> list[str]:
     ref = result["reference"]
     lines = [f"full precision: accuracy {100 * ref['accuracy']:.2f} %, {ref['model_bytes']} bytes"]
+    noisy = result.get("noisy") or {}
+    if noisy.get("reference") is not None:
+        r = noisy["reference"]
+        lines.append(
+            f"full precision under {noisy['target']} noise (x{noisy['noise_scale']:g}, {noisy['trajectories']} "
+            f"trajectories): accuracy {100 * r['accuracy']:.2f} %, |dS| {r['attention_score_error']:.2e}"
+        )
     for p in result["points"]:
         extra = f", overhead {p['sampling_overhead']:.3g}" if "sampling_overhead" in p else ""
         lines.append(
