@@ -56,6 +56,18 @@ def joint_torch(readout: Readout, probs: torch.Tensor) -> torch.Tensor:
     return p.reshape(k, t, d, t, d, 2).sum(dim=(2, 4)).movedim(-1, 1)
 
 
+def sample_joint(joint: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """(K, 2, T, T) probabilities -> the frequencies of ``shots`` draws per row (K independent runs).
+
+    What a noiseless device returns: each shot is one outcome (a, i, j) drawn from the circuit's
+    distribution, so the counts of a run are multinomial. Rounding below zero is clipped and each
+    row renormalized first (as ``QsimAttention`` does before its own draw)."""
+    k = joint.shape[0]
+    flat = np.clip(np.asarray(joint, dtype=np.float64).reshape(k, -1), 0.0, None)
+    flat = flat / flat.sum(axis=1, keepdims=True)
+    return (rng.multinomial(shots, flat) / shots).reshape(joint.shape)
+
+
 def attention_from_joint(joint: np.ndarray, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(K, 2, T, T) probabilities or counts -> S (K, T, T), token mask (K, T).
 
