@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 
@@ -75,22 +76,45 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 _default_showwarning = warnings.showwarning
 
 
+def _rank() -> int:
+    """The launcher's rank (0 without one), read from the environment: no torch import here."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def _rank_stopped(e: BaseException) -> bool:
+    """A torchrun job lost a rank (``runtime.distributed.RankStopped``); that module is loaded
+    whenever one was raised, so the check imports nothing."""
+    module = sys.modules.get("hqvit.runtime.distributed")
+    return module is not None and isinstance(e, module.RankStopped)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # under torchrun every rank meets the same bad input or divergence: rank 0 says it once
+    say = _rank() == 0
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings
             return args.func(args)
     except InputError as e:
-        print(f"hqvit: error: {e}", file=sys.stderr)
+        if say:
+            print(f"hqvit: error: {e}", file=sys.stderr)
         return EXIT_INPUT
     except TrainingDiverged as e:
-        print(f"hqvit: error: {e}", file=sys.stderr)
+        if say:
+            print(f"hqvit: error: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("hqvit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:  # an internal error: still one line unless debugging
+        if _rank_stopped(e):  # each surviving rank says why it stopped (the ranks differ)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the launcher's SIGTERM must not cut the line
+            print(f"hqvit: error: {e}", file=sys.stderr, flush=True)
+            return EXIT_FAILED
         if os.environ.get("HQVIT_DEBUG"):
             raise
         print(f"hqvit: internal error: {type(e).__name__}: {e} (set HQVIT_DEBUG=1 for a traceback)", file=sys.stderr)

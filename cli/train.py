@@ -117,5 +117,10 @@ def run(args: argparse.Namespace) -> int:
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print  # --json keeps stdout to one object
     result = train(cfg, resume=args.resume, log=log)
     result.pop("history")
-    emit(result, args.json, [f"{k:>20}: {v}" for k, v in result.items()])
+    if result["rank"] == 0:  # under torchrun every rank has the same summary: rank 0 prints it once
+        emit(
+            {k: v for k, v in result.items() if k != "rank"},
+            args.json,
+            [f"{k:>20}: {v}" for k, v in result.items() if k != "rank"],
+        )
     return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK

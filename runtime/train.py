@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -18,6 +19,19 @@ from hqvit.ir.errors import InputError, TrainingDiverged
 from hqvit.ir.resources import MAX_SEED, check_simulable
 from hqvit.runtime.checkpoint import CHECKPOINT_NAME, OutputLock, load_checkpoint, save_atomic
 from hqvit.runtime.data import Dataset, load_dataset, split
+from hqvit.runtime.distributed import (
+    RANK_SEED_STRIDE,
+    SINGLE,
+    GlobalBatchSampler,
+    Ranks,
+    RankStopped,
+    contiguous_grads,
+    first_line,
+    init,
+    peer_failure,
+    rank_threads,
+    shard,
+)
 from hqvit.runtime.model import QUANTUM_ATTENTIONS, ModelConfig, VisionTransformer, parameter_counts
 from hqvit.runtime.quantum_attention import GRADIENTS
 from hqvit.runtime.threads import threads_for
@@ -177,10 +191,13 @@ def _check_resumable(cfg: TrainConfig, ckpt: dict, path: str) -> None:
             )
 
 
-def _all_finite(loss: torch.Tensor, model: nn.Module) -> bool:
-    if not torch.isfinite(loss):
-        return False
-    return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters())
+def _all_finite(loss: torch.Tensor, model: nn.Module, ranks: Ranks = SINGLE) -> bool:
+    """The loss and every gradient finite; with several ranks, on all of them (one vote each, so
+    every rank stops at the same step)."""
+    ok = bool(torch.isfinite(loss)) and all(
+        p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters()
+    )
+    return ranks.sum([float(not ok)])[0] == 0 if ranks.active else ok
 
 
 @torch.no_grad()
@@ -193,6 +210,16 @@ def accuracy(
         logits = model(images[start : start + batch])
         correct += int((logits.argmax(1) == labels[start : start + batch]).sum())
     return correct / max(len(labels), 1)
+
+
+def sharded_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ranks: Ranks, desc: str) -> float:
+    """``accuracy`` with the images split across the ranks in whole batches of 256 (the batches
+    a single process forms), the correct counts summed."""
+    if not ranks.active:
+        return accuracy(model, images, labels, desc=desc)
+    lo, hi = shard(len(labels), ranks, 256)
+    correct = accuracy(model, images[lo:hi], labels[lo:hi], desc=desc) * (hi - lo)
+    return round(ranks.sum([correct])[0]) / max(len(labels), 1)
 
 
 def prepare(cfg: TrainConfig) -> tuple[Dataset, np.ndarray, np.ndarray]:
@@ -216,11 +243,11 @@ def validation_split(ds: Dataset, tr: np.ndarray, cfg: TrainConfig) -> tuple[np.
     return np.sort(fit), np.sort(va)
 
 
-def _use_noise(model: VisionTransformer, cfg: TrainConfig) -> None:
+def _use_noise(model: VisionTransformer, cfg: TrainConfig, draw_seed: int) -> None:
     from hqvit.compiler.pipeline import compile_hqvit
 
     compiled = compile_hqvit(model.cfg.circuit, resolve_target(cfg.target), opt=2, seed=cfg.seed)
-    model.use_noise(compiled, cfg.trajectories, cfg.seed)
+    model.use_noise(compiled, cfg.trajectories, draw_seed)
 
 
 def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
@@ -230,34 +257,77 @@ def train(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
     the first non-finite loss or gradient, before the optimizer step, so the checkpoint on disk is
     always the last good epoch. On resume, ``--lr`` replaces the learning rate saved in the
     optimizer state (the moment estimates are kept).
+
+    Under ``torchrun`` the ranks train one DistributedDataParallel model on shares of the same
+    global batches (``runtime.distributed``); rank 0 alone holds the lock, logs and writes the
+    checkpoint, and every rank returns the same summary.
     """
     cfg.validate()
     ckpt = None
     if resume:
         ckpt = load_checkpoint(resume)
         _check_resumable(cfg, ckpt, resume)
-    with OutputLock(Path(cfg.out)):
-        return _train_locked(cfg, ckpt, resume, log)
+    ranks = init()
+    lock = OutputLock(Path(cfg.out)) if ranks.main else nullcontext()
+    try:
+        lock.__enter__()
+    except InputError as e:
+        ranks.agree(str(e))
+        raise
+    error = ranks.agree(None)
+    if error is not None:  # rank 0 could not lock the output: every rank stops with its message
+        raise InputError(error)
+    try:
+        return _train_locked(cfg, ckpt, resume, log if ranks.main else _silent, ranks)
+    finally:
+        lock.__exit__(None, None, None)
 
 
-def resolved_threads(cfg: TrainConfig) -> int:
-    """``cfg.threads``, or when it is None the count ``runtime.threads`` picks for the circuit."""
+def _silent(message: str) -> None:
+    """The log of ranks other than 0: rank 0 speaks for the job."""
+
+
+def resolved_threads(cfg: TrainConfig, ranks: Ranks = SINGLE) -> int:
+    """``cfg.threads``, or when it is None the count ``runtime.threads`` picks for the circuit
+    (on this rank's share of the cores under a launcher)."""
+    qubits = cfg.model_config(10).circuit.logical_qubits
+    if ranks.world > 1 or ranks.local_world > 1:
+        return rank_threads(qubits, ranks, cfg.threads)
     if cfg.threads is not None:
         return cfg.threads
-    return threads_for(cfg.model_config(10).circuit.logical_qubits)
+    return threads_for(qubits)
 
 
-def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) -> dict:
+def _step_loss(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, global_n: int, ranks: Ranks
+) -> tuple[torch.Tensor, float]:
+    """(the loss to differentiate, the sum of this rank's sample losses).
+
+    One process: the mean over the batch, as always. Several: this rank's sum times
+    world / global batch size, so DDP's mean over the ranks of these gradients is the gradient of
+    the mean over the global batch however it is shared out.
+    """
+    if not ranks.active:
+        loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
+        return loss, loss.item() * len(idx)
+    if len(idx) == 0:  # fewer samples than ranks in the last batch: DDP still needs this rank's
+        return 0.0 * nn.functional.cross_entropy(net(x[:1]), y[:1]), 0.0  # backward (zero gradients)
+    total = nn.functional.cross_entropy(net(x[idx]), y[idx], reduction="sum")
+    return total * (ranks.world / global_n), total.item()
+
+
+def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log, ranks: Ranks = SINGLE) -> dict:
     seed_everything(cfg.seed)
-    threads = resolved_threads(cfg)
+    threads = resolved_threads(cfg, ranks)
     torch.set_num_threads(threads)
     ds, tr, te = prepare(cfg)
     mcfg = cfg.model_config(ds.classes)
+    draw_seed = cfg.seed + RANK_SEED_STRIDE * ranks.rank  # shots, trajectories: each rank its own draws
     model = VisionTransformer(
-        mcfg, backend=cfg.backend, shots=cfg.shots, seed=cfg.seed, gradient=cfg.gradient, threads=threads
+        mcfg, backend=cfg.backend, shots=cfg.shots, seed=draw_seed, gradient=cfg.gradient, threads=threads
     )
     if cfg.noise:
-        _use_noise(model, cfg)
+        _use_noise(model, cfg, draw_seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start_epoch, history, train_seconds, samples = 0, [], 0.0, 0
     if ckpt is not None:
@@ -272,47 +342,50 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) 
         for group in opt.param_groups:
             group["lr"] = cfg.lr
         train_seconds, samples = ckpt.get("train_seconds", 0.0), ckpt.get("train_samples", 0)
+    # every rank holds the same parameters (same seed or checkpoint); DDP all-reduces the gradients
+    net = nn.parallel.DistributedDataParallel(contiguous_grads(model)) if ranks.active else model
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT_NAME
     tr, va = validation_split(ds, tr, cfg)
     x_tr, y_tr, x_te, y_te = ds.images[tr], ds.labels[tr], ds.images[te], ds.labels[te]
     x_va, y_va = ds.images[va], ds.labels[va]
-    steps_per_epoch = math.ceil(len(y_tr) / cfg.batch)
-    loss_fn = nn.CrossEntropyLoss()
+    sampler = GlobalBatchSampler(len(y_tr), cfg.batch, ranks, cfg.seed)
+    steps_per_epoch = len(sampler)
     t_start = time.perf_counter()
     interrupted = False
+    epoch = start_epoch
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
-            order = torch.randperm(len(y_tr), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+            sampler.set_epoch(epoch)
             t0, total_loss = time.perf_counter(), 0.0
             bar = tqdm(
-                range(0, len(order), cfg.batch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None
+                sampler, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if ranks.main else True
             )
-            for step, start in enumerate(bar):
+            for step, (idx, global_n) in enumerate(bar):
                 if cfg.schedule == "cosine":  # from the step count alone, so a resumed run continues it
                     done = (epoch * steps_per_epoch + step) / (cfg.epochs * steps_per_epoch)
                     for group in opt.param_groups:
                         group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
-                idx = order[start : start + cfg.batch]
                 opt.zero_grad()
-                loss = loss_fn(model(x_tr[idx]), y_tr[idx])
+                loss, loss_sum = _step_loss(net, x_tr, y_tr, idx, global_n, ranks)
                 loss.backward()
-                if not _all_finite(loss, model):
+                if not _all_finite(loss, model, ranks):
                     kept = f"epoch {epoch}, the last good one, is kept in {ckpt_path}" if history else "no checkpoint"
                     raise TrainingDiverged(
                         f"training diverged at epoch {epoch + 1}, step {step + 1}: a non-finite loss or gradient "
                         f"(--lr {cfg.lr:g}); {kept}"
                     )
                 opt.step()
-                total_loss += loss.item() * len(idx)
-                samples += len(idx)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                total_loss += loss_sum
+                samples += global_n
+                bar.set_postfix(loss=f"{loss_sum / max(len(idx), 1):.3f}")
             train_seconds += time.perf_counter() - t0
-            tr_acc = accuracy(model, x_tr, y_tr)
+            total_loss = ranks.sum([total_loss])[0]
+            tr_acc = sharded_accuracy(model, x_tr, y_tr, ranks, "eval")
             # with a validation split, epochs are judged on it; the test split is read once, at the end
             held_out, x_ho, y_ho = ("val", x_va, y_va) if cfg.val else ("test", x_te, y_te)
-            ho_acc = accuracy(model, x_ho, y_ho)
+            ho_acc = sharded_accuracy(model, x_ho, y_ho, ranks, "eval")
             history.append(
                 {
                     "epoch": epoch + 1,
@@ -325,27 +398,37 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) 
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {history[-1]['loss']:.4f} train {tr_acc:.4f} "
                 f"{held_out} {ho_acc:.4f}"
             )
-            save_atomic(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "epoch": epoch + 1,
-                    "history": history,
-                    "train_config": asdict(cfg),
-                    "model_config": mcfg.to_dict(),
-                    "train_seconds": train_seconds,
-                    "train_samples": samples,
-                    "torch_rng": torch.get_rng_state(),
-                },
-                ckpt_path,
-            )
+            if ranks.main:
+                save_atomic(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "epoch": epoch + 1,
+                        "history": history,
+                        "train_config": asdict(cfg),
+                        "model_config": mcfg.to_dict(),
+                        "train_seconds": train_seconds,
+                        "train_samples": samples,
+                        "torch_rng": torch.get_rng_state(),
+                    },
+                    ckpt_path,
+                )
     except KeyboardInterrupt:
         interrupted = True
         log(f"interrupted; the last finished epoch is saved in {ckpt_path}")
+    except RuntimeError as e:
+        if isinstance(e, TrainingDiverged) or not (ranks.active and peer_failure(e)):
+            raise
+        kept = f"the last checkpoint (epoch {len(history)}) is kept" if history else "no epoch finished; nothing saved"
+        raise RankStopped(
+            f"rank {ranks.rank} of {ranks.world} stopped in epoch {epoch + 1}: "
+            f"{e if isinstance(e, RankStopped) else 'another rank failed (' + first_line(e) + ')'}; "
+            f"{kept} in {ckpt_path}; --resume it on any number of ranks"
+        ) from None
     last = history[-1] if history else {"train_accuracy": None, "test_accuracy": None}
     test_accuracy = last.get("test_accuracy")
     if cfg.val and history and not interrupted:
-        test_accuracy = accuracy(model, x_te, y_te)
+        test_accuracy = sharded_accuracy(model, x_te, y_te, ranks, "eval")
     return {
         "dataset": cfg.dataset,
         "attention": cfg.attention,
@@ -360,6 +443,8 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log) 
         "parameters": parameter_counts(model),
         "train_samples_per_s": samples / train_seconds if train_seconds else None,
         "threads": threads,
+        "ranks": ranks.world,
+        "rank": ranks.rank,
         "seconds": round(time.perf_counter() - t_start, 3),
         "checkpoint": str(ckpt_path) if history else None,
         "interrupted": interrupted,
