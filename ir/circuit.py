@@ -12,10 +12,10 @@ parameter set). Angles are affine in them (see ``angles.py``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from hqvit.ir.angles import Angle
-from hqvit.ir.gates import gate_spec
+from hqvit.ir.gates import GATES, gate_spec
 
 DATA = "data"
 TRAINABLE = "trainable"
@@ -30,16 +30,18 @@ class Gate:
     angles: tuple[Angle, ...] = ()
 
     def __post_init__(self) -> None:
-        spec = gate_spec(self.name)
-        if len(self.qubits) != spec.num_qubits:
-            raise ValueError(f"gate {self.name} acts on {spec.num_qubits} qubits, got {len(self.qubits)}")
-        if len(set(self.qubits)) != len(self.qubits):
-            raise ValueError(f"gate {self.name} repeats a qubit: {self.qubits}")
+        spec = GATES.get(self.name) or gate_spec(self.name)  # gate_spec: the error for unknown names
+        qs = self.qubits
+        if len(qs) != spec.num_qubits:
+            raise ValueError(f"gate {self.name} acts on {spec.num_qubits} qubits, got {len(qs)}")
+        # gates are built by the hundred thousand per compile: one- and two-qubit checks inline
+        if (len(qs) == 2 and qs[0] == qs[1]) or (len(qs) > 2 and len(set(qs)) != len(qs)):
+            raise ValueError(f"gate {self.name} repeats a qubit: {qs}")
         if len(self.angles) != spec.num_angles:
             raise ValueError(f"gate {self.name} takes {spec.num_angles} angles, got {len(self.angles)}")
 
     def on(self, qubits: tuple[int, ...]) -> Gate:
-        return replace(self, qubits=tuple(qubits))
+        return Gate(self.name, tuple(qubits), self.angles)
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,12 @@ class Circuit:
     registers: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for op in self.ops():
-            for q in op_qubits(op):
-                if not 0 <= q < self.num_qubits:
-                    raise ValueError(f"operation {op} uses qubit {q} outside 0..{self.num_qubits - 1}")
+        n = self.num_qubits
+        for seg in self.segments:
+            for op in seg.ops:
+                for q in op.qubits if type(op) is Gate else op_qubits(op):
+                    if not 0 <= q < n:
+                        raise ValueError(f"operation {op} uses qubit {q} outside 0..{n - 1}")
 
     def ops(self) -> Iterator[Operation]:
         for seg in self.segments:

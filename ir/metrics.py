@@ -51,6 +51,25 @@ def gate_counts(circuit: Circuit) -> dict[str, int]:
 
 
 def depth(circuit: Circuit, min_arity: int = 1) -> int:
-    """Layers of an ASAP schedule counting only gates on at least ``min_arity`` qubits."""
-    levels = asap_levels(g.qubits for g in circuit.gates() if len(g.qubits) >= min_arity)
-    return max(levels, default=-1) + 1
+    """Layers of an ASAP schedule counting only gates on at least ``min_arity`` qubits
+    (``asap_levels``' maximum plus one, with a list per qubit instead of a dict: it runs after
+    every pass)."""
+    level = [0] * circuit.num_qubits
+    deepest = 0
+    for g in circuit.gates():
+        qs = g.qubits
+        k = len(qs)
+        if k < min_arity:
+            continue
+        if k == 1:
+            d = level[qs[0]] = level[qs[0]] + 1
+        elif k == 2:
+            a, b = qs
+            d = level[a] = level[b] = 1 + (level[a] if level[a] > level[b] else level[b])
+        else:
+            d = 1 + max(level[q] for q in qs)
+            for q in qs:
+                level[q] = d
+        if d > deepest:
+            deepest = d
+    return deepest

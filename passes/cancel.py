@@ -7,6 +7,12 @@ is a numeric multiple of 2pi disappears (a global phase). Commutation rules used
 disjoint qubits; diagonal gates with diagonal gates; Z-type gates with a CNOT's control (and a
 CZ); X-type gates with a CNOT's target; CNOTs sharing only their control or only their target.
 Symbols are never resolved: a symbolic angle is only removed when it cancels identically.
+
+``cancel_and_merge`` runs these rules in compiled code (``two_qubit_cost_kernel.cancel``) and then
+replays its decisions on the exact affine angles here, checking each rotation that it dropped or
+summed to zero (and each it kept) against ``Angle``'s own test; if one disagrees, the result is
+taken from ``cancel_and_merge_reference``, the rules in plain Python. Either way the output is
+the reference's, gate for gate.
 """
 
 from __future__ import annotations
@@ -81,7 +87,51 @@ def _earlier_on(positions: dict[int, list[int]], qubits) -> list[int]:
     return sorted(found, reverse=True)
 
 
+def _vanishes(angle) -> bool:
+    return angle.is_numeric and abs(math.remainder(angle.const, 2 * math.pi)) < 1e-12
+
+
 def cancel_and_merge(circuit: Circuit) -> Circuit:
+    """The reference's result, from the compiled rules (see the module docstring)."""
+    from hqvit.passes import two_qubit_cost as cost  # imports this module's rule tables
+    from hqvit.passes import two_qubit_cost_kernel as kernel
+
+    row_op: list = []
+    rows = cost.circuit_rows(circuit, row_op)
+    if rows is None or circuit.num_qubits == 0:
+        return cancel_and_merge_reference(circuit)
+    name, q, angle, ptr = rows
+    alive, _, events = kernel.cancel(name, q, angle, ptr, cost.PROPS, circuit.num_qubits)
+    op_at = dict(row_op)
+    merged: dict[int, Gate] = {}
+    for kind, p, j in events.tolist():
+        g = op_at[j]
+        if kind == kernel.DROPPED:
+            if not g.angles[0].is_zero_mod(2 * math.pi):
+                return cancel_and_merge_reference(circuit)
+        elif kind in (kernel.MERGED, kernel.VANISHED):
+            total = merged.get(p, op_at[p]).angles[0] + g.angles[0]
+            if _vanishes(total) != (kind == kernel.VANISHED):
+                return cancel_and_merge_reference(circuit)
+            merged[p] = Gate(g.name, g.qubits, (total,))
+    segments = []
+    gates = iter(row_op)
+    for seg in circuit.segments:
+        out = []
+        for op in seg.ops:
+            if not isinstance(op, Gate):
+                out.append(op)
+                continue
+            r, _ = next(gates)
+            if alive[r]:
+                out.append(merged.get(r, op))
+        segments.append(Segment(seg.name, out))
+    return circuit.with_segments(segments)
+
+
+def cancel_and_merge_reference(circuit: Circuit) -> Circuit:
+    """The rules of the module docstring in plain Python: the definition the compiled path
+    is checked against."""
     segments = []
     for seg in circuit.segments:
         out: list = []

@@ -24,6 +24,7 @@ from functools import cached_property
 import numpy as np
 
 from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.passes import two_qubit_cost
 from hqvit.passes.base import PassContext
 from hqvit.passes.cancel import X_TYPE, Z_TYPE, cancel_and_merge
 from hqvit.passes.expand_swaps import expand_swaps
@@ -68,6 +69,11 @@ class FlatCircuit:
         self.seg_ptr = np.cumsum([0] + [len(seg.ops) for seg in circuit.segments], dtype=np.int64)
         self.two_qubit_ops = int(self.op_two.sum())
 
+    @cached_property
+    def cost_rows(self):
+        """Table ids and angle rows for ``two_qubit_cost`` (None: an op it cannot take)."""
+        return two_qubit_cost.flat_rows(self)
+
 
 @dataclass
 class RoutingResult:
@@ -79,6 +85,7 @@ class RoutingResult:
     swap_cost: float
     merged_swaps: int  # SWAPs next to a CNOT on their pair: 2 CNOTs for both once expanded
     num_qubits: int
+    exact: tuple[float, int] | None = None  # exact_cost, once computed
 
     @property
     def two_qubit_estimate(self) -> int:
@@ -162,12 +169,31 @@ def estimated_cost(result: RoutingResult) -> tuple[int, float]:
 def exact_cost(result: RoutingResult, cd: CouplingData) -> tuple[float, int]:
     """Two-qubit gates left once SWAPs are expanded and cancellation has run, each weighted by its
     coupler's error cost -log(1 - e) / mean (so on uniform targets this is the count), then the
-    count. Slower than the estimate: it builds the circuit."""
-    return exact_cost_of(result.circuit, cd)
+    count. Slower than the estimate; computed once per routing, in compiled code from the
+    routing's events (``two_qubit_cost``) when every op is one it takes."""
+    if result.exact is None:
+        rows = result.flat.cost_rows
+        if rows is None:
+            result.exact = exact_cost_reference(result.circuit, cd)
+        else:
+            physical = two_qubit_cost.routing_rows(
+                result.flat, rows, result.events, result.initial_layout, result.num_qubits
+            )
+            result.exact = two_qubit_cost.cost_of_rows(physical, result.num_qubits, cd.cost_matrix)
+    return result.exact
 
 
 def exact_cost_of(circuit: Circuit, cd: CouplingData) -> tuple[float, int]:
-    """``exact_cost`` of a physical circuit."""
+    """``exact_cost`` of a physical circuit (compiled, like ``exact_cost``; equal to
+    ``exact_cost_reference``)."""
+    rows = two_qubit_cost.circuit_rows(circuit)
+    if rows is None:
+        return exact_cost_reference(circuit, cd)
+    return two_qubit_cost.cost_of_rows(rows, circuit.num_qubits, cd.cost_matrix)
+
+
+def exact_cost_reference(circuit: Circuit, cd: CouplingData) -> tuple[float, int]:
+    """The definition: expand SWAPs, run the cancellation pass, weight what is left."""
     gates = [g for g in cancel_and_merge(expand_swaps(circuit)).gates() if len(g.qubits) == 2]
     weighted = sum(cd.cost_matrix[g.qubits[0], g.qubits[1]] for g in gates)
     return round(float(weighted), 9), len(gates)
