@@ -269,10 +269,14 @@ def run_setting(setup: Setup, settings: QuantSettings, batch: int = 64, noisy: b
     }
     if noisy:
         half_rms = np.array([r for b in backends for r in b.record.half_difference_rms])
-        fidelity = [f for b in backends for f in b.record.fidelity]
+        half_rms = half_rms[np.isfinite(half_rms)]  # NaN where a half saw no valid token pair
         # the trajectory (Monte Carlo) standard error of S, from the two halves of the trajectories
         out["attention_trajectory_se"] = float(np.sqrt(np.mean(half_rms**2)) / 2) if len(half_rms) else None
-        out["distribution_fidelity"] = float(np.mean(fidelity)) if fidelity else None
+        # an interpolated estimate is a signed, weighted mean (entries can be negative, its total
+        # is only 1 on average): not a distribution, so it has no classical fidelity
+        fidelity = [f for b in backends for f in b.record.fidelity]
+        interpolated = settings.angle_bits is not None and settings.angle_mode == "interpolate"
+        out["distribution_fidelity"] = float(np.mean(fidelity)) if fidelity and not interpolated else None
     return out
 
 
