@@ -2,6 +2,8 @@
 
 Both write JSON and a PNG after every finished point, so Ctrl-C loses nothing (exit 130). The
 options are checked by ``hqvit.studies.noise_study.validate_options`` before the checkpoint loads.
+``--dd auto`` (or ``xy4,auto``, ...) evaluates every point both without DD and with each mode,
+and reports each mode's gain beside the no-DD figures (JSON ``dd``, the human lines, the PNG).
 """
 
 from __future__ import annotations
@@ -35,6 +37,39 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opt", type=integer, choices=OPT_LEVELS, default=2, help="compile preset")
     p.add_argument("--seed", type=seed, default=0, help="seed for compilation and trajectories")
     p.add_argument("--out", default="runs/noise", help="directory for the JSON and PNG")
+    p.add_argument(
+        "--dd",
+        default="none",
+        metavar="MODES",
+        help="also evaluate with dynamical decoupling, comma-separated modes out of xx, xy4, staggered, auto, "
+        "and report each one's gain over no DD (default: none, no DD only)",
+    )
+
+
+def _dd_lines(row: dict, modes: list[str], extra: bool = False) -> list[str]:
+    """One indented line per DD mode: its figures and its paired gain over no DD."""
+    out = []
+    for m in modes:
+        d = row["dd"][m]
+        g = d["gain"]
+        ratio = (
+            "n/a"
+            if g["fidelity_ratio"] is None
+            else f"x{g['fidelity_ratio']:.3f} ± {g['fidelity_ratio_ci95'] or 0:.3f}"
+        )
+        de = g["attention_error_change"]
+        line = (
+            f"    dd {m:>9}: accuracy {100 * d['accuracy']:.2f} % ({100 * g['accuracy_change']:+.2f} pt), "
+            f"|dS| {d['attention_abs_error']:.4f} ({de if de is not None else float('nan'):+.4f} "
+            f"± {g['attention_error_change_ci95'] or 0:.4f}), fidelity {d['distribution_fidelity']:.4f} ({ratio})"
+        )
+        if extra:
+            info = d.get("dd") or {}
+            line += f", {info.get('gates', 0)} DD gates in {info.get('windows', 0)} windows, ESP {d.get('esp', 1):.3g}"
+        if d.get("same_circuit"):
+            line += ", no DD gate inserted (same circuit)"
+        out.append(line)
+    return out
 
 
 def _writer(out_dir: Path, stem: str, plot: Callable[[dict, Path], None]) -> Callable[[dict], None]:
@@ -46,16 +81,20 @@ def _writer(out_dir: Path, stem: str, plot: Callable[[dict, Path], None]) -> Cal
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from hqvit.studies.noise_study import load_study, plot_sweep, sweep, validate_options  # torch, cirq, qsim
+    from hqvit.studies.noise_study import load_study, parse_dd, plot_sweep, sweep, validate_options  # torch, cirq
 
-    validate_options([args.target], args.trajectories, args.shots, args.scales)
+    dd = parse_dd(args.dd)
+    validate_options([args.target], args.trajectories, args.shots, args.scales, dd)
     setup = load_study(args.checkpoint, args.limit)
     out = Path(args.out)
     stem = "noise-sweep-" + args.target.replace(":", "_").replace("/", "_").replace(",", "_")
     write = _writer(out, stem, plot_sweep)
-    result = sweep(setup, args.target, args.scales, args.trajectories, args.shots, args.seed, args.opt, on_point=write)
+    result = sweep(
+        setup, args.target, args.scales, args.trajectories, args.shots, args.seed, args.opt, on_point=write, dd=dd
+    )
     write(result)
     human = [f"target {result['target']}: {result['compiled']}"]
+    human += [f"with dd {m}: {c}" for m, c in result["compiled_dd"].items()]
     for p in result["points"]:
         human.append(
             f"scale {p['scale']:>5g}: accuracy {100 * p['accuracy']:.2f} % "
@@ -63,26 +102,31 @@ def run_sweep(args: argparse.Namespace) -> int:
             f"|dS| {p['attention_abs_error']:.4f} ± {p.get('attention_abs_error_ci95') or 0:.4f}, "
             f"fidelity {p['distribution_fidelity']:.4f}, {p['seconds_per_image']:.3f} s/image"
         )
+        human += _dd_lines(p, dd)
     human.append(f"wrote {out / (stem + '.json')} and {out / (stem + '.png')}")
     emit(result, args.json, human)
     return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from hqvit.studies.noise_study import compare, load_study, plot_compare, validate_options  # torch, cirq, qsim
+    from hqvit.studies.noise_study import compare, load_study, parse_dd, plot_compare, validate_options  # torch
 
     names = [t for t in args.targets.split(",") if t.strip()]
-    validate_options(names, args.trajectories, args.shots)
+    dd = parse_dd(args.dd)
+    validate_options(names, args.trajectories, args.shots, dd=dd)
     setup = load_study(args.checkpoint, args.limit)
     out = Path(args.out)
     write = _writer(out, "noise-compare", plot_compare)
-    result = compare(setup, names, args.trajectories, args.shots, args.seed, args.opt, on_point=write)
+    result = compare(setup, names, args.trajectories, args.shots, args.seed, args.opt, on_point=write, dd=dd)
     write(result)
-    human = [
-        f"{r['target']:>16}: accuracy {100 * r['accuracy']:.2f} %, |dS| {r['attention_abs_error']:.4f}, "
-        f"2q {r.get('two_qubit_gates')}, duration {r.get('duration_ns', 0) / 1e3:.1f} us, ESP {r.get('esp', 1):.3g}"
-        for r in result["targets"]
-    ]
+    human = []
+    for r in result["targets"]:
+        human.append(
+            f"{r['target']:>16}: accuracy {100 * r['accuracy']:.2f} %, |dS| {r['attention_abs_error']:.4f}, "
+            f"fidelity {r['distribution_fidelity']:.4f}, 2q {r.get('two_qubit_gates')}, "
+            f"duration {r.get('duration_ns', 0) / 1e3:.1f} us, ESP {r.get('esp', 1):.3g}"
+        )
+        human += _dd_lines(r, dd, extra=True)
     human.append(f"wrote {out / 'noise-compare.json'} and {out / 'noise-compare.png'}")
     emit(result, args.json, human)
     return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK

@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from hqvit.compiler.pipeline import compile_hqvit
 from hqvit.runtime.train import TrainConfig, evaluate, train
@@ -79,9 +80,74 @@ def test_cli_sweep_and_compare_write_json_and_png(checkpoint, tmp_path):
     assert (out / "noise-compare.png").stat().st_size > 1000
 
 
+def test_dd_gain_is_paired_with_the_no_dd_evaluation(checkpoint):
+    """At scale 0 the DD circuit (identity pulses) must give exactly the no-DD figures: the DD
+    variant really ran (it has DD gates) and is measured against the same reference. At
+    calibrated noise on ibm-sherbrooke (60 kHz ZZ) the gain fields are the paired figures of the
+    two evaluations (the ratio's interval is positive: the evaluations differ)."""
+    setup = load_study(checkpoint, 3)
+    result = sweep(setup, "ibm-sherbrooke", [0.0, 1.0], trajectories=8, shots=None, seed=0, opt=1, dd=["auto"])
+    assert result["dd"] == ["auto"] and result["compiled_dd"]["auto"]["dd"]["gates"] > 0
+    assert result["compiled_dd"]["auto"]["two_qubit_gates"] == result["compiled"]["two_qubit_gates"]
+    zero, one = result["points"]
+    d0 = zero["dd"]["auto"]
+    assert not d0["same_circuit"] and d0["accuracy"] == zero["accuracy"]
+    assert abs(d0["gain"]["fidelity_ratio"] - 1) < 1e-5 and abs(d0["gain"]["attention_error_change"]) < 1e-5
+    assert d0["gain"]["prediction_changes"] == 0
+    d1, g1 = one["dd"]["auto"], one["dd"]["auto"]["gain"]
+    assert g1["fidelity_ratio"] == pytest.approx(d1["distribution_fidelity"] / one["distribution_fidelity"])
+    assert g1["attention_error_change"] == pytest.approx(d1["attention_abs_error"] - one["attention_abs_error"])
+    assert g1["accuracy_change"] == pytest.approx(d1["accuracy"] - one["accuracy"])
+    assert 0 < g1["fidelity_ratio_ci95"] < 0.2 and g1["prediction_changes"] <= 1
+
+
+@pytest.mark.parametrize("mode", ["xx", "xy4", "staggered", "auto"])
+def test_dd_variant_is_the_same_model_without_noise(checkpoint, mode):
+    """Each mode's DD circuit, evaluated at scale 0 through the trajectory path, gives the no-DD
+    circuit's logits: the DD gates are identities (up to phase) and the variant is the same
+    compile plus them, so a gain at scale > 0 is the noise's and nothing else's."""
+    setup = load_study(checkpoint, 2)
+    target = resolve_target("ibm-sherbrooke")
+    base = compile_hqvit(setup.mcfg.circuit, target, opt=1)
+    (variant,) = noise_study.compile_variants(setup.mcfg.circuit, target, 1, 0, [mode]).values()
+    assert variant.dd["gates"] > 0
+    raws = [{}, {}]
+    for c, raw in zip((base, variant), raws, strict=True):
+        evaluate_point(setup, c, 0.0, trajectories=2, shots=None, seed=0, raw=raw)
+    assert torch.allclose(raws[0]["logits"], raws[1]["logits"], atol=1e-4)
+
+
+def test_dd_that_inserts_nothing_reuses_the_evaluation(checkpoint):
+    """Ions have no coherent idle noise: auto inserts no gate, the circuit is the same, and the
+    no-DD evaluation stands for it (gain exactly nothing)."""
+    setup = load_study(checkpoint, 2)
+    result = sweep(setup, "ionq-aria", [1.0], trajectories=4, shots=None, seed=0, opt=1, dd=["auto"])
+    d = result["points"][0]["dd"]["auto"]
+    assert d["same_circuit"] and result["compiled_dd"]["auto"]["dd"]["gates"] == 0
+    assert d["gain"]["fidelity_ratio"] == 1 and d["gain"]["attention_error_change"] == 0
+
+
+def test_cli_compare_with_dd_reports_the_gain(checkpoint, tmp_path):
+    out = tmp_path / "noise"
+    common = ["--checkpoint", checkpoint, "--limit", "2", "--trajectories", "4", "--out", str(out)]
+    cmp = last_json(run("noise-compare", "--targets", "ibm-sherbrooke", "--dd", "xy4,auto,none", *common, "--json"))
+    assert cmp["dd"] == ["xy4", "auto"]
+    row = cmp["targets"][0]
+    for mode in ("xy4", "auto"):
+        d = row["dd"][mode]
+        assert d["dd"]["mode"] == mode and d["dd"]["gates"] > 0 and 0 < d["esp"] < row["esp"]  # pulses cost ESP
+        assert d["gain"]["fidelity_ratio"] > 0
+    assert json.loads((out / "noise-compare.json").read_text())["targets"] == cmp["targets"]
+    assert (out / "noise-compare.png").stat().st_size > 1000
+    human = run("noise-sweep", "--target", "ibm-sherbrooke", "--scales", "1", "--dd", "auto", *common).stdout
+    assert "dd      auto: accuracy" in human and "fidelity" in human and " ± " in human
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [
+        (["--dd", "xy8"], "--dd"),
+        (["--dd", ","], "--dd"),
         (["--scales", "0,x"], "--scales"),
         (["--scales", "-1"], "--scales"),
         (["--trajectories", "1"], "--trajectories"),
