@@ -18,10 +18,13 @@ unchanged (the generic path then routes it), and so the ``--qasm`` input always 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+
+import numpy as np
 
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import AmplitudeEncode, Circuit, Gate, Segment
-from hqvit.passes import cancel, consolidate, expand_three_qubit, lower, sabre
+from hqvit.passes import cancel, consolidate, expand_three_qubit, lower, sabre, two_qubit_cost
 from hqvit.passes.base import PassContext
 from hqvit.passes.parity_walk import Skips, TreeWalk, cleanup_to_permutation, finish_walk, gray_step_of_parity
 from hqvit.passes.register_placement import Placement, candidate_placements, feature_arrangements
@@ -86,16 +89,59 @@ def _free_end(shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skip
     return [v.bit_length() - 1 for v in out]
 
 
-def _encode_gates(op: AmplitudeEncode, region: tuple[int, ...], walk: TreeWalk) -> tuple[list[Gate], dict[int, int]]:
-    """Physical gates of one tree and where each of its logical qubits ends."""
+@functools.lru_cache(maxsize=1 << 16)
+def _tree_angle(prefix: str, level: int, step: int) -> Angle:
+    return Angle.symbol(f"{prefix}{level}_{step}")
+
+
+def _encode_gates(op: AmplitudeEncode, region: tuple[int, ...], walk: TreeWalk) -> list[Gate]:
+    """Physical gates of one tree."""
     gates = []
     for w in walk.ops:
         if w.kind == "cx":
             gates.append(Gate("cx", (region[w.a], region[w.b])))
         else:
-            gates.append(Gate("ry", (region[w.a],), (Angle.symbol(f"{op.prefix}{w.level}_{w.step}"),)))
-    end = {op.qubits[var]: region[wire] for wire, var in enumerate(walk.final_variable)}
-    return gates, end
+            gates.append(Gate("ry", (region[w.a],), (_tree_angle(op.prefix, w.level, w.step),)))
+    return gates
+
+
+def _encode_rows(trees: list[tuple[AmplitudeEncode, tuple[int, ...], TreeWalk]]):
+    """``two_qubit_cost`` rows of the encode segment ``_encode_gates`` would build (one segment)."""
+    cx, ry = two_qubit_cost.ID["cx"], two_qubit_cost.ID["ry"]
+    names, qs, angles = [], [], []
+    for op, region, walk in trees:
+        for w in walk.ops:
+            if w.kind == "cx":
+                names.append(cx)
+                qs.append((region[w.a], region[w.b], -1))
+                angles.append((0.0, 0.0, 0.0))
+            else:
+                names.append(ry)
+                qs.append((region[w.a], -1, -1))
+                angles.append(two_qubit_cost.angle_row(_tree_angle(op.prefix, w.level, w.step)))
+    return (
+        np.asarray(names, np.int64),
+        np.asarray(qs, np.int64).reshape(-1, 3),
+        np.asarray(angles, np.float64).reshape(-1, 3),
+        np.asarray([0, len(names)], np.int64),
+    )
+
+
+@dataclass
+class Candidate:
+    """One synthesized compile, scored without building it: the exact cost is additive over
+    segments (SWAP expansion and cancellation never cross a segment boundary), so it is the encode
+    segment's plus the rest routing's, each computed once."""
+
+    cost: tuple[float, int]
+    trees: list[tuple[AmplitudeEncode, tuple[int, ...], TreeWalk]]
+    layout: list[int]
+    best: sabre.RoutingResult
+
+    def physical(self, circuit: Circuit, target) -> Circuit:
+        gates = [g for op, region, walk in self.trees for g in _encode_gates(op, region, walk)]
+        segments = [Segment("encode", gates)] + list(self.best.circuit.segments)
+        return Circuit(target.num_qubits, segments, dict(circuit.symbols), {})
 
 
 def _rest(circuit: Circuit, ctx: PassContext) -> Circuit:
@@ -109,10 +155,9 @@ def _rest(circuit: Circuit, ctx: PassContext) -> Circuit:
 
 def synthesize(
     circuit: Circuit, ctx: PassContext, placement: Placement, rest: sabre.FlatCircuit | None = None
-) -> list[tuple[Circuit, list[int], object]]:
-    """One placement, with each candidate end position of the features: the physical circuit,
-    the initial layout and the winning routing of the rest (``rest``: the lowered non-encode
-    segments, built once by the caller for every placement and candidate)."""
+) -> list[Candidate]:
+    """One placement, with each candidate end position of the features (``rest``: the lowered
+    non-encode segments, built once by the caller for every placement and candidate)."""
     target = ctx.target
     rest = rest or sabre.FlatCircuit(_rest(circuit, ctx))
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
@@ -137,17 +182,16 @@ def _synthesize_with(
     target = ctx.target
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
     n = len(encodes[0].qubits)
-    gates: list[Gate] = []
+    trees = []
     start: dict[int, int] = {}
     after: dict[int, int] = {}
     for copy, op in enumerate(encodes):
         region = placement.regions[copy]
         ops, vals = _levels(shapes[copy], n, seed, _skips(op))
         walk = finish_walk(n, list(shapes[copy]), list(range(n)), ops, vals, desired[copy], _skips(op))
-        copy_gates, end = _encode_gates(op, region, walk)
-        gates += copy_gates
+        trees.append((op, region, walk))
         start.update({q: region[j] for j, q in enumerate(op.qubits)})
-        after.update(end)
+        after.update({op.qubits[var]: region[wire] for wire, var in enumerate(walk.final_variable)})
     # qubits outside the trees (the CSWAP ancilla) go to the free qubit nearest the feature pairs
     used = set(start.values())
     dist = target.error_distances
@@ -161,9 +205,12 @@ def _synthesize_with(
     # the rest is small: many seeded trials cost little next to the walks
     trials = sabre.sabre_route(rest, target, layout_after, REST_TRIALS, ctx.seed, ctx.coupling)
     best = sabre.select(trials, ctx.coupling)
-    segments = [Segment("encode", gates)] + list(best.circuit.segments)
-    physical = Circuit(target.num_qubits, segments, dict(circuit.symbols), {})
-    return physical, [start[q] for q in range(circuit.num_qubits)], best
+    enc_weighted, enc_count = two_qubit_cost.raw_cost_of_rows(
+        _encode_rows(trees), target.num_qubits, ctx.coupling.cost_matrix
+    )
+    rest_weighted, rest_count = sabre.exact_cost(best, ctx.coupling)
+    cost = (round(enc_weighted + rest_weighted, 9), enc_count + rest_count)
+    return Candidate(cost, trees, [start[q] for q in range(circuit.num_qubits)], best)
 
 
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:
@@ -182,11 +229,12 @@ def run(circuit: Circuit, ctx: PassContext) -> Circuit:
     rest = sabre.FlatCircuit(_rest(circuit, ctx))
     results = []
     for p in placements:
-        for i, (physical, layout, best) in enumerate(synthesize(circuit, ctx, p, rest)):
-            results.append((sabre.exact_cost_of(physical, ctx.coupling), p.regions, i, physical, layout, best))
-    _, regions, _, physical, layout, best = min(results, key=lambda r: r[:3])
+        for i, candidate in enumerate(synthesize(circuit, ctx, p, rest)):
+            results.append((candidate.cost, p.regions, i, candidate))
+    _, regions, _, winner = min(results, key=lambda r: r[:3])
+    physical = winner.physical(circuit, target)
     props = ctx.properties
-    props["layout"], props["final_layout"] = layout, best.final_layout
+    props["layout"], props["final_layout"] = winner.layout, winner.best.final_layout
     props["swaps"] = sum(g.name == "swap" for g in physical.gates())
     props["synthesis"] = {"regions": [list(r) for r in regions], "placements_tried": len(results)}
     return physical

@@ -111,10 +111,16 @@ def circuit_rows(circuit: Circuit, row_op: list | None = None):
     )
 
 
-def cost_of_rows(rows, num_qubits: int, cost_matrix: np.ndarray) -> tuple[float, int]:
+def raw_cost_of_rows(rows, num_qubits: int, cost_matrix: np.ndarray) -> tuple[float, int]:
+    """Error-weighted and plain count of the two-qubit gates left, unrounded."""
     name, q, angle, ptr = rows
     weighted, count = k.cancel_count(name, q, angle, ptr, PROPS, num_qubits, cost_matrix, ID["cx"])
-    return round(float(weighted), 9), int(count)
+    return float(weighted), int(count)
+
+
+def cost_of_rows(rows, num_qubits: int, cost_matrix: np.ndarray) -> tuple[float, int]:
+    weighted, count = raw_cost_of_rows(rows, num_qubits, cost_matrix)
+    return round(weighted, 9), count
 
 
 def flat_rows(flat) -> tuple[np.ndarray, np.ndarray] | None:

@@ -123,3 +123,24 @@ def test_depth_is_the_asap_depth(seed: int) -> None:
     for arity in (1, 2, 3):
         levels = asap_levels(g.qubits for g in c.gates() if len(g.qubits) >= arity)
         assert depth(c, arity) == max(levels, default=-1) + 1
+
+
+@pytest.mark.parametrize("target_name", ["grid:4x4", "ibm-torino"])
+def test_synthesis_candidates_score_as_their_built_circuits(target_name: str) -> None:
+    """A candidate's cost (encode segment + rest routing, each scored once) is the exact cost of
+    the circuit it builds: nothing cancels across a segment boundary."""
+    from hqvit.compiler.hqvit import build_attention_circuit
+    from hqvit.passes import synthesize_hqvit
+    from hqvit.passes.base import PassContext
+    from hqvit.passes.register_placement import candidate_placements
+
+    target = resolve_target(target_name)
+    logical = build_attention_circuit(HQViTConfig(image=(8, 8), patch=(4, 4)))
+    ctx = PassContext(target=target, seed=0, options={"cancel": True, "placements": 2})
+    placement = candidate_placements(target, 6, 1)[0]
+    candidates = synthesize_hqvit.synthesize(logical, ctx, placement)
+    assert len(candidates) > 1
+    for c in candidates:
+        weighted, count = sabre.exact_cost_of(c.physical(logical, target), target.coupling)
+        assert c.cost[1] == count
+        assert c.cost[0] == pytest.approx(weighted, abs=1e-8)
