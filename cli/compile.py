@@ -51,7 +51,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "compiled circuit then binds only images that are zero wherever all of the data set is (default: none, "
         "the full encoding)",
     )
+    p.add_argument(
+        "--shots",
+        type=integer,
+        help="also estimate the device time of one training epoch and one test-set evaluation at this many "
+        "shots per circuit execution (needs --target; default: no estimate)",
+    )
+    p.add_argument("--dataset", default="digits", help="with --shots: the data set whose split sizes are used")
+    p.add_argument("--limit", type=integer, help="with --shots: use N images of the data set (default: all)")
+    p.add_argument("--blocks", type=integer, default=1, help="with --shots: attention blocks of the model")
     p.set_defaults(func=run)
+
+
+def _device_time(compiled, args: argparse.Namespace) -> dict:
+    """The device-time estimate of ``--shots`` for the model's train / test split sizes."""
+    from hqvit.runtime.data import load_dataset, split
+    from hqvit.studies.device_time import Workload, estimate
+
+    ds = load_dataset(args.dataset, compiled.config.image)
+    train, test = split(ds, 0, args.limit)
+    return estimate(compiled, Workload(len(train), len(test), args.blocks), args.shots)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
     target = resolve_target(args.target) if args.target else None
     if args.dd != "none" and target is None:
         raise InputError(f"--dd {args.dd} needs --target: the logical circuit has no timing to decouple")
+    if args.shots is not None:
+        from hqvit.studies.device_time import check_inputs
+
+        if target is None or args.qasm:
+            raise InputError("--shots estimates the HQViT circuit's device time: give --target, not --qasm")
+        check_inputs(target, args.shots, args.blocks)
     if args.qasm and args.specialize:
         raise InputError("--specialize applies to the HQViT circuit, not to --qasm input")
     if args.qasm:
@@ -117,10 +142,18 @@ def run(args: argparse.Namespace) -> int:
         write_text(args.emit_logical_qasm, to_qasm2(lower(compiled.logical), bindings))
     if args.emit_qasm3:
         write_text(args.emit_qasm3, to_qasm3(compiled.circuit))
-    human = [f"{k:>24}: {v}" for k, v in report.items() if k not in ("passes", "initial_layout", "final_layout")]
+    device_time = _device_time(compiled, args) if args.shots is not None else None
+    if device_time is not None:
+        report["device_time"] = device_time
+    hidden = ("passes", "initial_layout", "final_layout", "device_time")
+    human = [f"{k:>24}: {v}" for k, v in report.items() if k not in hidden]
     human += [
         f"{'pass ' + p['name']:>24}: {p['seconds']:.4f} s, {p['two_qubit_gates']} two-qubit gates"
         for p in report["passes"]
     ]
+    if device_time is not None:
+        from hqvit.studies.device_time import summary_lines
+
+        human += summary_lines(device_time)
     emit(report, args.json, human)
     return EXIT_FAILED if args.verify and not report["verified"] else EXIT_OK

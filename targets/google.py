@@ -5,6 +5,12 @@
 T2 comes from T1 and Tphi: 1/T2 = 1/(2 T1) + 1/Tphi. Sycamore devices use sqrt-iSWAP as the
 native entangler (calibrated on every coupler), Willow uses CZ. The calibrations carry no idle
 ZZ and no Ramsey T2*: both are the "google" family defaults of targets/idle_noise.py.
+
+Repetition delay: Google publishes no per-shot reset time for these devices. The one published
+rate is Sycamore's: one circuit sampled 10^6 times in about 200 s (Arute et al., "Quantum
+supremacy using a programmable superconducting processor", Nature 574, 505 (2019)), i.e. about
+200 µs per shot, of which the circuit and readout are ~2 µs; we charge the 200 µs as the delay
+between shots on every Google target, Willow included (no figure of its own).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from hqvit.ir.errors import InputError
 from hqvit.targets.idle_noise import idle_fields
 from hqvit.targets.target import Target
 
+REP_DELAY_US = 200.0
+REP_DELAY_SOURCE = "Sycamore sampling rate, 10^6 shots in ~200 s (Arute et al., Nature 574, 505, 2019)"
 GOOGLE = {
     "sycamore23": ("rainbow", "sqrt_iswap"),
     "sycamore54": ("weber", "sqrt_iswap"),
@@ -63,6 +71,8 @@ def google_target(name: str) -> Target:
         t2_us=t2_us,
         **idle_fields("google", couplers, t2_us),
         virtual_z=times.get("ZPowGate", 1.0) == 0.0,
+        rep_delay_us=REP_DELAY_US,
+        rep_delay_source=REP_DELAY_SOURCE,
         source=f"cirq-google median calibration '{calibration}'",
         qubit_labels=[f"q({q.row}, {q.col})" for q in qubits],
     )

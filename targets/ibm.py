@@ -17,7 +17,10 @@ coupling map); an entry whose zz and jq are both 0 is a placeholder (IBM writes 
 couplers on Eagle and for every coupler on Heron), and couplers without a measurement take the
 median of the measured ones, or the family default (targets/idle_noise.py: CZ devices are
 tunable-coupler Herons, ECR / CX devices fixed-coupler Eagles and Falcons). No IBM file has a
-Ramsey T2*: T2 is IBM's Hahn-echo T2 and T2* the family's ratio to it. Only a file that is
+Ramsey T2*: T2 is IBM's Hahn-echo T2 and T2* the family's ratio to it. The repetition delay
+(idle time between shots) is the configuration's ``default_rep_delay`` in µs, what IBM applies
+when a job does not set ``rep_delay`` (250 µs on Heron and Eagle); a configuration without it
+leaves the delay unknown (``Target.rep_delay_us`` None). Only a file that is
 structurally broken (not JSON, missing top-level fields, wrong qubit count, non-numeric or
 out-of-range values, qubits outside the device) is an InputError.
 """
@@ -165,6 +168,16 @@ def _warn_incomplete(backend: str, missing: dict[int, list[str]], no_error: list
     warnings.warn(f"ibm:{backend}: incomplete calibration: {'; '.join(parts)}", CalibrationWarning, stacklevel=3)
 
 
+def _rep_delay(conf: dict, conf_path: Path) -> tuple[float | None, str]:
+    """``default_rep_delay`` (µs) and where it came from; (None, why) when the file has none."""
+    value = conf.get("default_rep_delay")
+    if value is None:
+        return None, f"{conf_path.name} has no default_rep_delay"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InputError(f"{conf_path}: field 'default_rep_delay' must be a non-negative number of µs, got {value!r}")
+    return float(value), f"{conf_path.name} default_rep_delay"
+
+
 def load_ibm(conf_path: str | Path, props_path: str | Path) -> Target:
     conf_path, props_path = Path(conf_path), Path(props_path)
     conf, props = read_json(conf_path), read_json(props_path)
@@ -236,6 +249,7 @@ def load_ibm(conf_path: str | Path, props_path: str | Path) -> Target:
     if missing or no_error:
         _warn_incomplete(backend, missing, sorted(no_error))
     where = str(props_path)
+    rep_delay_us, rep_delay_source = _rep_delay(conf, conf_path)
     t1, t2 = _median_fill(t1, uncalibrated, where, "T1"), _median_fill(t2, uncalibrated, where, "T2")
     ro = _median_fill(ro, uncalibrated, where, "readout_error")
     one_q = _median_fill(one_q, uncalibrated, where, "sx gate_error")
@@ -264,6 +278,8 @@ def load_ibm(conf_path: str | Path, props_path: str | Path) -> Target:
         coupler_duration_ns=durations,
         virtual_z=True,
         disabled_qubits=disabled,
+        rep_delay_us=rep_delay_us,
+        rep_delay_source=rep_delay_source,
         source=f"IBM {backend} calibration of {props.get('last_update_date', 'unknown date')} "
         f"({conf_path.name}, {props_path.name})",
     )

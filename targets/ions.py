@@ -10,6 +10,11 @@ Error rates from Moses et al., "A Race-Track Trapped-Ion Quantum Processor", PRX
 (2023): single-qubit infidelity 1.9e-5, two-qubit 1.8e-3, SPAM 1.6e-3. Quantinuum publishes no
 per-gate durations (ion transport dominates); the 10 µs / 250 µs / 150 µs gate / 2q / readout
 times and T1 = 60 s, T2 = 3 s below are order-of-magnitude assumptions, documented as such.
+
+Repetition delay: IonQ publishes no per-shot reset or cooling time for Aria; the one IonQ figure
+is its earlier system's "register reset 25 µs" (same Azure Quantum IonQ provider page, 2021
+edition, with readout 100 µs). We charge those 25 µs; per-shot time on Aria is dominated by the
+schedule itself (600 µs per two-qubit gate) and the readout. Quantinuum publishes none: unknown.
 """
 
 from __future__ import annotations
@@ -19,8 +24,13 @@ from itertools import combinations
 from hqvit.targets.idle_noise import idle_fields
 from hqvit.targets.target import Target
 
+IONQ_REP_DELAY_US = 25.0
+IONQ_REP_DELAY_SOURCE = "IonQ register reset 25 µs (Azure Quantum IonQ provider page, 2021; none published for Aria)"
 
-def _ions(name, n, gate, p1, p2, ro, t1_s, t2_s, d1_us, d2_us, dm_us, source) -> Target:
+
+def _ions(
+    name, n, gate, p1, p2, ro, t1_s, t2_s, d1_us, d2_us, dm_us, source, rep_delay_us=None, rep_delay_source=""
+) -> Target:
     couplers = {e: p2 for e in combinations(range(n), 2)}
     return Target(
         name=name,
@@ -34,6 +44,8 @@ def _ions(name, n, gate, p1, p2, ro, t1_s, t2_s, d1_us, d2_us, dm_us, source) ->
         t1_us=[t1_s * 1e6] * n,
         t2_us=[t2_s * 1e6] * n,
         **idle_fields("ions", couplers, [t2_s * 1e6] * n),
+        rep_delay_us=rep_delay_us,
+        rep_delay_source=rep_delay_source,
         source=source,
     )
 
@@ -52,6 +64,8 @@ def ionq_aria() -> Target:
         600.0,
         300.0,
         "IonQ Aria, published averages (Azure Quantum IonQ provider page, 2024)",
+        IONQ_REP_DELAY_US,
+        IONQ_REP_DELAY_SOURCE,
     )
 
 
@@ -69,4 +83,6 @@ def quantinuum_h2() -> Target:
         250.0,
         150.0,
         "Quantinuum H2, Moses et al. PRX 13, 041052 (2023); durations and T1/T2 assumed",
+        None,
+        "Quantinuum publishes no repetition delay",
     )

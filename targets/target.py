@@ -69,6 +69,11 @@ class Target:
     zz_khz: dict[tuple[int, int], float] = field(default_factory=dict)
     t2star_us: np.ndarray | None = None
     idle_noise_source: dict[str, str] = field(default_factory=dict)
+    # time between the end of one shot (readout) and the start of the next, in µs: what a device
+    # spends per shot besides the schedule (reset, cooling, control overhead); None when no figure
+    # is known. ``rep_delay_source`` says where the figure comes from (or why it is missing).
+    rep_delay_us: float | None = None
+    rep_delay_source: str = ""
 
     def __post_init__(self) -> None:
         self.couplers = {(min(a, b), max(a, b)): float(e) for (a, b), e in self.couplers.items()}
@@ -278,6 +283,13 @@ class Target:
                 raise InputError(f"{where}: field 'zz_khz' names ({a}, {b}), which is not a coupler")
             if not math.isfinite(v):
                 raise InputError(f"{where}: field 'zz_khz' for ({a}, {b}) must be a finite number, got {v}")
+        if self.rep_delay_us is not None and (
+            isinstance(self.rep_delay_us, bool)
+            or not isinstance(self.rep_delay_us, (int, float))
+            or not math.isfinite(self.rep_delay_us)
+            or self.rep_delay_us < 0
+        ):
+            raise InputError(f"{where}: field 'rep_delay_us' must be a non-negative number, got {self.rep_delay_us!r}")
         for pair in self.crosstalk:
             for edge in pair:
                 if (min(edge), max(edge)) not in self.couplers:
