@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--trajectories", type=integer, default=16, help="noise trajectories per image (noisy rows)")
     p.add_argument("--noisy-limit", type=integer, help="test images per noisy evaluation (default: all)")
+    p.add_argument(
+        "--device-shots",
+        type=integer,
+        help="estimate the device time of the quantum model at this many shots per circuit (default: no estimate)",
+    )
+    p.add_argument("--device-targets", help="comma-separated devices for --device-shots (default: the --noisy-targets)")
     p.add_argument("--out", default="runs/ablation", help="directory for the table, plot and checkpoints")
     p.set_defaults(func=run)
     # the shot-budget study of a trained model is listed next to the ablation it complements
@@ -63,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         noisy_targets=_names(args.noisy_targets),
         trajectories=args.trajectories,
         noisy_limit=args.noisy_limit,
+        device_shots=args.device_shots,
+        device_targets=_names(args.device_targets),
         out=args.out,
     )
     out = Path(args.out)

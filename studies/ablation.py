@@ -6,6 +6,8 @@ budget and seeds; only ``--attention`` differs. Each trained quantum model is th
 at calibrated noise on the requested targets (the noise-compare evaluation of
 ``noise_study``). Per variant: test accuracy mean ± sample standard deviation over the seeds,
 validation accuracy when ``--val`` is given, the parameter counts, and the per-seed figures.
+With ``device_shots``, also the device time one training epoch and one test-set evaluation of the
+quantum model would take on each device target at that many shots (``studies/device_time.py``).
 Every finished run is written at once (JSON, Markdown, PNG), so an interrupted study keeps them.
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 from hqvit.ir.errors import InputError
 from hqvit.runtime.model import ATTENTIONS
 from hqvit.runtime.train import TrainConfig, accuracy, train
+from hqvit.studies.device_time import Workload, check_inputs, duration_text, estimate
 from hqvit.targets import resolve_target
 
 
@@ -31,6 +34,8 @@ class AblationConfig:
     noisy_targets: tuple[str, ...] = ()
     trajectories: int = 16
     noisy_limit: int | None = None  # test images per noisy evaluation (default: the whole test split)
+    device_shots: int | None = None  # shots per circuit execution of the device-time estimate (None: none)
+    device_targets: tuple[str, ...] = ()  # where to estimate it (empty: the noisy targets)
     out: str = "runs/ablation"
 
     def validate(self) -> None:
@@ -46,10 +51,23 @@ class AblationConfig:
             raise InputError("--noisy-targets evaluates the trained quantum models: include quantum in --attentions")
         for name in self.noisy_targets:
             resolve_target(name)
+        if self.device_shots is not None:
+            if not self.estimate_targets:
+                raise InputError("--device-shots needs --device-targets (or --noisy-targets) to estimate on")
+            if not set(self.attentions) & {"quantum", "frozen"}:
+                raise InputError("--device-shots estimates the circuit's device time: include quantum in --attentions")
+            for name in self.estimate_targets:
+                check_inputs(resolve_target(name), self.device_shots, self.base.blocks, "--device-shots")
+        elif self.device_targets:
+            raise InputError("--device-targets needs --device-shots N (shots per circuit execution)")
         for seed in self.seeds:
             replace(self.base, seed=seed).validate()
         for attention in self.attentions:
             replace(self.base, attention=attention).validate()
+
+    @property
+    def estimate_targets(self) -> tuple[str, ...]:
+        return self.device_targets or self.noisy_targets
 
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -62,7 +80,14 @@ def run_ablation(cfg: AblationConfig, log=print, on_update=None) -> dict:
     """Train every variant with every seed, then evaluate the quantum ones under noise."""
     cfg.validate()
     out = Path(cfg.out)
-    result: dict = {"config": _describe(cfg), "runs": [], "noisy": [], "summary": [], "interrupted": False}
+    result: dict = {
+        "config": _describe(cfg),
+        "runs": [],
+        "noisy": [],
+        "summary": [],
+        "device_time": [],
+        "interrupted": False,
+    }
     try:
         for attention in cfg.attentions:
             for seed in cfg.seeds:
@@ -82,6 +107,8 @@ def run_ablation(cfg: AblationConfig, log=print, on_update=None) -> dict:
                         "parameters": r["parameters"],
                         "train_samples_per_s": r["train_samples_per_s"],
                         "checkpoint": r["checkpoint"],
+                        "train_images": r["train_samples"],
+                        "test_images": r["test_samples"],
                     }
                 )
                 result["summary"] = summarize(result)
@@ -94,10 +121,28 @@ def run_ablation(cfg: AblationConfig, log=print, on_update=None) -> dict:
                 result["summary"] = summarize(result)
                 if on_update:
                     on_update(result)
+        if cfg.device_shots is not None:
+            for target in cfg.estimate_targets:
+                log(f"device time on {target} at {cfg.device_shots} shots")
+                result["device_time"].append(_device_time(result["runs"], target, cfg))
+                if on_update:
+                    on_update(result)
     except KeyboardInterrupt:
         result["interrupted"] = True
     result["summary"] = summarize(result)
     return result
+
+
+def _device_time(runs: list[dict], target: str, cfg: AblationConfig) -> dict:
+    """The estimate for the trained models' circuit (compiled as the noisy rows are, --opt 2) and
+    their split sizes (the training split after the --val hold-out)."""
+    from hqvit.compiler.pipeline import compile_hqvit
+
+    run = next(r for r in runs if r["attention"] in ("quantum", "frozen"))  # quantum first if trained
+    circuit = cfg.base.model_config(10).circuit
+    compiled = compile_hqvit(circuit, resolve_target(target), opt=2, seed=run["seed"])
+    workload = Workload(run["train_images"], run["test_images"], cfg.base.blocks, run["attention"])
+    return estimate(compiled, workload, cfg.device_shots)
 
 
 def _noisy_point(run: dict, target: str, cfg: AblationConfig) -> dict:
@@ -172,6 +217,7 @@ def _describe(cfg: AblationConfig) -> dict:
         "noisy_targets": list(cfg.noisy_targets),
         "trajectories": cfg.trajectories,
         "noisy_limit": cfg.noisy_limit,
+        "device_shots": cfg.device_shots,
     }
 
 
@@ -209,6 +255,21 @@ def markdown(result: dict) -> str:
             f"the first {result['summary'][-1].get('test_images')} test images, compiled at --opt 2); the same "
             f"models without noise on the same images: {same}.",
         ]
+    if result.get("device_time"):
+        lines += [
+            "",
+            "Device time of the quantum model (training by parameter shift; per shot: schedule, readout, "
+            "repetition delay):",
+            "",
+        ]
+        lines += ["| target | shots | executions per image (train / eval) | one epoch | one test-set evaluation |"]
+        lines += ["|---|---|---|---|---|"]
+        for d in result["device_time"]:
+            per = d["executions_per_image"]
+            lines.append(
+                f"| {d['target']} | {d['shots']} | {per['training']} / {per['evaluation']} | "
+                f"{duration_text(d['epoch_seconds'])} | {duration_text(d['evaluation_seconds'])} |"
+            )
     if result["interrupted"]:
         lines += ["", "Interrupted: the rows above are the runs that finished."]
     return "\n".join(lines) + "\n"

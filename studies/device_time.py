@@ -63,10 +63,10 @@ def executions_per_image(slots: dict[str, int], heads: int, workload: Workload) 
     }
 
 
-def check_inputs(target, shots: int, blocks: int = 1) -> None:
+def check_inputs(target, shots: int, blocks: int = 1, shots_arg: str = "--shots") -> None:
     """What an estimate needs, checked before anything is compiled; each message names its argument."""
     if isinstance(shots, bool) or not isinstance(shots, int) or not 1 <= shots <= MAX_SHOTS:
-        raise InputError(f"--shots must be an integer in 1..{MAX_SHOTS}, got {shots!r}")
+        raise InputError(f"{shots_arg} must be an integer in 1..{MAX_SHOTS}, got {shots!r}")
     if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
         raise InputError(f"--blocks must be an integer >= 1, got {blocks!r}")
     if target.rep_delay_us is None:
