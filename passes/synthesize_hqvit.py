@@ -82,6 +82,16 @@ def _walk_cost(ops: list, vals: list[int], shape: tuple[tuple[int, int], ...]) -
     return sum(op.kind == "cx" for op in ops) + len(cleanup_to_permutation(list(vals), list(shape))[0])
 
 
+@functools.lru_cache(maxsize=4096)
+def _finished(
+    shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skips, desired: tuple[tuple[int, int], ...]
+) -> TreeWalk:
+    """``finish_walk`` of a cached walk: placements of the same shape and wishes that agree share
+    it (a function of its arguments only; callers never modify the result)."""
+    ops, vals = _levels(shape, n, seed, skips)
+    return finish_walk(n, list(shape), list(range(n)), ops, vals, dict(desired), skips)
+
+
 def _free_end(shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skips = ()) -> list[int]:
     """Where each level would end with the cheapest clean-up (wire -> level)."""
     _, vals = _levels(shape, n, seed, skips)
@@ -154,10 +164,15 @@ def _rest(circuit: Circuit, ctx: PassContext) -> Circuit:
 
 
 def synthesize(
-    circuit: Circuit, ctx: PassContext, placement: Placement, rest: sabre.FlatCircuit | None = None
+    circuit: Circuit,
+    ctx: PassContext,
+    placement: Placement,
+    rest: sabre.FlatCircuit | None = None,
+    routings: dict | None = None,
 ) -> list[Candidate]:
     """One placement, with each candidate end position of the features (``rest``: the lowered
-    non-encode segments, built once by the caller for every placement and candidate)."""
+    non-encode segments, built once by the caller for every placement and candidate;
+    ``routings``: the rest's best routing by start layout, shared the same way)."""
     target = ctx.target
     rest = rest or sabre.FlatCircuit(_rest(circuit, ctx))
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
@@ -172,12 +187,24 @@ def synthesize(
         if n_features and len(encodes) == 2:
             ends = [_free_end(shape, n, seed, _skips(op)) for shape, op in zip(shapes, encodes, strict=True)]
             wishes += feature_arrangements(target, placement, list(range(n - n_features, n)), ends, ARRANGEMENTS_TRIED)
-        out += [_synthesize_with(circuit, ctx, placement, shapes, desired, seed, rest) for desired in wishes]
+        out += [
+            _synthesize_with(
+                circuit, ctx, placement, shapes, desired, seed, rest, routings if routings is not None else {}
+            )
+            for desired in wishes
+        ]
     return out
 
 
 def _synthesize_with(
-    circuit: Circuit, ctx: PassContext, placement: Placement, shapes, desired, seed: int, rest: sabre.FlatCircuit
+    circuit: Circuit,
+    ctx: PassContext,
+    placement: Placement,
+    shapes,
+    desired,
+    seed: int,
+    rest: sabre.FlatCircuit,
+    routings: dict,
 ):
     target = ctx.target
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
@@ -187,8 +214,7 @@ def _synthesize_with(
     after: dict[int, int] = {}
     for copy, op in enumerate(encodes):
         region = placement.regions[copy]
-        ops, vals = _levels(shapes[copy], n, seed, _skips(op))
-        walk = finish_walk(n, list(shapes[copy]), list(range(n)), ops, vals, desired[copy], _skips(op))
+        walk = _finished(shapes[copy], n, seed, _skips(op), tuple(sorted(desired[copy].items())))
         trees.append((op, region, walk))
         start.update({q: region[j] for j, q in enumerate(op.qubits)})
         after.update({op.qubits[var]: region[wire] for wire, var in enumerate(walk.final_variable)})
@@ -202,9 +228,13 @@ def _synthesize_with(
             start[q] = after[q] = p
             used.add(p)
     layout_after = [after[q] for q in range(circuit.num_qubits)]
-    # the rest is small: many seeded trials cost little next to the walks
-    trials = sabre.sabre_route(rest, target, layout_after, REST_TRIALS, ctx.seed, ctx.coupling)
-    best = sabre.select(trials, ctx.coupling)
+    # the rest is small: many seeded trials cost little next to the walks; the trials depend only
+    # on the start layout, which many candidates share
+    key = tuple(layout_after)
+    if key not in routings:
+        trials = sabre.sabre_route(rest, target, layout_after, REST_TRIALS, ctx.seed, ctx.coupling)
+        routings[key] = sabre.select(trials, ctx.coupling)
+    best = routings[key]
     enc_weighted, enc_count = two_qubit_cost.raw_cost_of_rows(
         _encode_rows(trees), target.num_qubits, ctx.coupling.cost_matrix
     )
@@ -227,9 +257,10 @@ def run(circuit: Circuit, ctx: PassContext) -> Circuit:
     if not placements:
         raise SynthesisUnavailable(f"no two disjoint connected regions of {n} qubits on {target.name}")
     rest = sabre.FlatCircuit(_rest(circuit, ctx))
+    routings: dict = {}
     results = []
     for p in placements:
-        for i, candidate in enumerate(synthesize(circuit, ctx, p, rest)):
+        for i, candidate in enumerate(synthesize(circuit, ctx, p, rest, routings)):
             results.append((candidate.cost, p.regions, i, candidate))
     _, regions, _, winner = min(results, key=lambda r: r[:3])
     physical = winner.physical(circuit, target)
