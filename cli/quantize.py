@@ -48,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--target",
-        help="also evaluate the angle settings under this target's calibrated noise (hqvit targets list; "
-        "default: none, noiseless only)",
+        help="also evaluate the angle settings under this target's calibrated noise, one of hqvit targets list "
+        "(default: none, noiseless only)",
     )
     p.add_argument(
         "--trajectories", type=integer, help="with --target: noise trajectories per image and head (default: 32)"
