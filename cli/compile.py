@@ -60,16 +60,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="digits", help="with --shots: the data set whose split sizes are used")
     p.add_argument("--limit", type=integer, help="with --shots: use N images of the data set (default: all)")
     p.add_argument("--blocks", type=integer, default=1, help="with --shots: attention blocks of the model")
+    p.add_argument("--val", type=number, default=0.0, help="with --shots: the fraction of training images held out")
     p.set_defaults(func=run)
 
 
 def _device_time(compiled, args: argparse.Namespace) -> dict:
     """The device-time estimate of ``--shots`` for the model's train / test split sizes."""
     from hqvit.runtime.data import load_dataset, split
+    from hqvit.runtime.train import TrainConfig, validation_split
     from hqvit.studies.device_time import Workload, estimate
 
     ds = load_dataset(args.dataset, compiled.config.image)
     train, test = split(ds, 0, args.limit)
+    train, _ = validation_split(ds, train, TrainConfig(val=args.val))
     return estimate(compiled, Workload(len(train), len(test), args.blocks), args.shots)
 
 
@@ -91,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         if target is None or args.qasm:
             raise InputError("--shots estimates the HQViT circuit's device time: give --target, not --qasm")
         check_inputs(target, args.shots, args.blocks)
+        if not 0 <= args.val <= 0.5:  # runtime.train.MAX_VAL, as hqvit train checks it
+            raise InputError(f"--val must be a fraction in [0, 0.5], got {args.val}")
     if args.qasm and args.specialize:
         raise InputError("--specialize applies to the HQViT circuit, not to --qasm input")
     if args.qasm:

@@ -12,7 +12,8 @@ no state-vector simulation. Every circuit (image, block, head) gets its own N sh
 see the earlier blocks' sampled scores, as they would on hardware.
 
 Per shot budget and sampling seed: test accuracy and the mean |S - S_exact| over the token pairs
-that are valid in the exact scores (S_exact of the same circuit on the same input). Intervals:
+that are valid in the exact scores (S_exact of the same circuit on the same input), and the
+fraction of valid tokens a budget never observes (masked, as on hardware). Intervals:
 the standard deviation over seeds, and 95 % bootstrap intervals over test images (per-image
 figures averaged over the seeds first) of |dS| and of the accuracy drop from the exact model.
 ``shots_needed``: the smallest budget tried from which on every larger one stays within the
@@ -81,6 +82,7 @@ class SampledScores(nn.Module):
         self.shots: int | None = None
         self.rng = np.random.default_rng(0)
         self.errors: list[np.ndarray] = []
+        self.unobserved: list[np.ndarray] = []  # per image: fraction of valid tokens masked for lack of counts
 
     @property
     def log_tau(self) -> torch.Tensor:  # Block.forward scales the scores by the inner temperature
@@ -98,6 +100,7 @@ class SampledScores(nn.Module):
         pair = (valid[:, :, None] & valid[:, None, :])[:, None].expand(b, h, t, t)
         err = torch.where(pair, (s - s_exact).abs(), torch.zeros_like(s)).sum(dim=(1, 2, 3))
         self.errors.append((err / pair.sum(dim=(1, 2, 3)).clamp(min=1)).numpy())
+        self.unobserved.append(((valid & ~mask).sum(1) / valid.sum(1).clamp(min=1)).numpy())
         return s.to(tokens.dtype), mask
 
 
@@ -154,7 +157,7 @@ def load_setup(cfg: ShotConfig) -> ShotSetup:
 def _evaluate(setup: ShotSetup, shots: int | None, seed: int, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Per test image: correct (bool) and mean |dS| over the blocks (None for the exact pass)."""
     for k, sc in enumerate(setup.scores):
-        sc.shots, sc.errors = shots, []
+        sc.shots, sc.errors, sc.unobserved = shots, [], []
         # one stream per (seed, budget, block): a budget's draws do not depend on the others tried
         sc.rng = np.random.default_rng([seed, shots or 0, k])
     correct = []
@@ -193,7 +196,11 @@ def run_shots(cfg: ShotConfig, on_point: Callable[[dict], None] | None = None, l
     try:
         for shots in sorted(cfg.shots):
             log(f"{shots} shots per circuit, {cfg.seeds} seeds")
-            runs = [_evaluate(setup, shots, seed, cfg.batch) for seed in range(cfg.seeds)]
+            runs, unobserved, per_block = [], [], []
+            for seed in range(cfg.seeds):
+                runs.append(_evaluate(setup, shots, seed, cfg.batch))
+                unobserved.append(np.mean([np.concatenate(sc.unobserved).mean() for sc in setup.scores]))
+                per_block.append([np.concatenate(sc.errors).mean() for sc in setup.scores])
             acc = np.array([c.mean() for c, _ in runs])
             ds = np.array([e.mean() for _, e in runs])
             drop = exact_correct.astype(float) - np.mean([c for c, _ in runs], axis=0)
@@ -210,6 +217,8 @@ def run_shots(cfg: ShotConfig, on_point: Callable[[dict], None] | None = None, l
                     "abs_ds_std": float(ds.std(ddof=1)) if len(ds) > 1 else 0.0,
                     "abs_ds_per_seed": ds.tolist(),
                     "abs_ds_ci95": _interval(np.mean([e for _, e in runs], axis=0), boot),
+                    "abs_ds_per_block": np.mean(per_block, axis=0).tolist(),
+                    "unobserved_tokens": float(np.mean(unobserved)),
                 }
             )
             result.update(shots_needed(result["points"], cfg.tolerance / 100))
@@ -254,16 +263,18 @@ def markdown(result: dict) -> str:
         f"{result['seeds']} sampling seeds; exact accuracy {100 * result['exact_accuracy']:.2f} %.",
         "",
         "| shots per circuit | shots per image | accuracy % (mean ± std over seeds) | drop from exact, points "
-        "(95 % CI over images) | mean abs(S - S_exact) (95 % CI) |",
-        "|---|---|---|---|---|",
+        "(95 % CI over images) | mean abs(S - S_exact) (95 % CI) | per block | valid tokens never observed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for p in result["points"]:
         lo, hi = p["accuracy_drop_ci95"]
         dlo, dhi = p["abs_ds_ci95"]
+        blocks = " / ".join(f"{e:.4f}" for e in p["abs_ds_per_block"])
         lines.append(
             f"| {p['shots']} | {p['shots_per_image']} | {100 * p['accuracy_mean']:.2f} ± {100 * p['accuracy_std']:.2f} "
             f"| {100 * p['accuracy_drop_mean']:.2f} [{100 * lo:.2f}, {100 * hi:.2f}] "
-            f"| {p['abs_ds_mean']:.4f} [{dlo:.4f}, {dhi:.4f}] |"
+            f"| {p['abs_ds_mean']:.4f} [{dlo:.4f}, {dhi:.4f}] | {blocks} "
+            f"| {100 * p['unobserved_tokens']:.2f} % |"
         )
     tol = result["tolerance_points"]
     lines += [

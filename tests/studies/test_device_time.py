@@ -83,6 +83,8 @@ def test_compile_reports_the_estimate(capsys):
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["device_time"]
     assert report["train_images"] == 40 and report["test_images"] == 10 and report["shots"] == 100
     assert report["evaluation_executions"] == 10 * 2
+    assert main([*args, "--val", "0.25", "--json"]) == 0  # the training images left after the hold-out
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["device_time"]["train_images"] == 30
     assert main(args) == 0
     human = capsys.readouterr().out
     assert "one training epoch (40 images, parameter shift)" in human and "repetition delay 25 µs" in human
@@ -95,6 +97,7 @@ def test_compile_reports_the_estimate(capsys):
         (["--shots", "10"], "--target"),
         (["--target", "ionq-aria", "--shots", "0"], "--shots"),
         (["--target", "ionq-aria", "--shots", "10", "--blocks", "0"], "--blocks"),
+        (["--target", "ionq-aria", "--shots", "10", "--val", "0.9"], "--val"),
     ],
 )
 def test_bad_device_time_input_is_one_line(args, needle, capsys, monkeypatch):

@@ -61,6 +61,7 @@ def test_estimates_converge_to_the_exact_scores(checkpoint):
     assert pts[-1]["abs_ds_mean"] < 2e-3
     assert abs(pts[-1]["accuracy_mean"] - result["exact_accuracy"]) <= 1 / result["test_images"]
     assert result["circuits_per_image"] == 4 and pts[0]["shots_per_image"] == 4000
+    assert len(pts[0]["abs_ds_per_block"]) == 2 and pts[-1]["unobserved_tokens"] <= pts[0]["unobserved_tokens"]
     assert result["shots_needed"] is not None and result["shots_needed"] <= 10**7
 
 
