@@ -316,7 +316,12 @@ def plot(result: dict, path) -> None:
     ds = np.array([p["abs_ds_mean"] for p in pts])
     err = np.array([[p["abs_ds_mean"] - p["abs_ds_ci95"][0], p["abs_ds_ci95"][1] - p["abs_ds_mean"]] for p in pts]).T
     ax2.errorbar(x, ds, yerr=err, marker="o", capsize=3, label="mean |S - S_exact| (95 % CI)")
-    ax2.plot(x, ds[0] * np.sqrt(x[0] / x), "k:", lw=1, label="1/sqrt(shots)")
+    last = ds[-1]  # the reference slope goes through the lowest final point
+    if "abs_ds_per_block" in pts[0]:
+        for k, per in enumerate(zip(*(p["abs_ds_per_block"] for p in pts), strict=True)):
+            ax2.plot(x, per, marker=".", lw=1, ls="--", label=f"block {k + 1}")
+            last = min(last, per[-1])
+    ax2.plot(x, last * np.sqrt(x[-1] / x), "k:", lw=1, label="1/sqrt(shots)")
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_xlabel("shots per circuit")
