@@ -29,7 +29,7 @@ from hqvit.passes.base import PassContext
 from hqvit.passes.cancel import X_TYPE, Z_TYPE, cancel_and_merge
 from hqvit.passes.expand_swaps import expand_swaps
 from hqvit.passes.route import apply_swap
-from hqvit.passes.sabre_kernel import KIND_CX, KIND_OTHER, KIND_X, KIND_Z, route_kernel
+from hqvit.passes.sabre_kernel import KIND_CX, KIND_OTHER, KIND_X, KIND_Z, route_kernel, route_trials
 from hqvit.targets import Target
 from hqvit.targets.coupling import CouplingData
 
@@ -158,7 +158,41 @@ def sabre_route(
     """``trials`` seeded SABRE runs from the same initial layout (the caller picks the best)."""
     cd = cd or target.coupling
     flat = circuit if isinstance(circuit, FlatCircuit) else FlatCircuit(circuit)
-    return [sabre_route_once(flat, cd, target.num_qubits, layout, seed * 1000 + t) for t in range(trials)]
+    seeds = np.array([(seed * 1000 + t) % (2**32) for t in range(trials)], dtype=np.int64)
+    events, ev_ptr, l2p, swaps, cost, merged = route_trials(
+        flat.op_ptr,
+        flat.op_q,
+        flat.op_two,
+        flat.op_kind,
+        flat.seg_ptr,
+        np.asarray(layout, dtype=np.int64),
+        target.num_qubits,
+        cd.nb_ptr,
+        cd.nb,
+        cd.dist,
+        cd.hops,
+        cd.cost_matrix,
+        cd.coupled,
+        seeds,
+        EXTENDED_SIZE,
+        EXTENDED_WEIGHT,
+        DECAY_STEP,
+        DECAY_RESET,
+        SWAP_ERROR_WEIGHT,
+    )
+    return [
+        RoutingResult(
+            flat,
+            events[ev_ptr[t] : ev_ptr[t + 1]],
+            list(layout),
+            l2p[t].tolist(),
+            int(swaps[t]),
+            float(cost[t]),
+            int(merged[t]),
+            target.num_qubits,
+        )
+        for t in range(trials)
+    ]
 
 
 def estimated_cost(result: RoutingResult) -> tuple[int, float]:

@@ -317,3 +317,69 @@ def route_kernel(
                 decay[:] = 1.0
                 swaps_since_reset = 0
     return events[:n_ev], l2p, swaps, swap_cost, merged
+
+
+@njit(cache=True)
+def route_trials(
+    op_ptr,
+    op_q,
+    op_two,
+    op_kind,
+    seg_ptr,
+    layout,
+    n_phys,
+    nb_ptr,
+    nb,
+    dist,
+    hops,
+    cost,
+    coupled,
+    seeds,
+    ext_size,
+    ext_weight,
+    decay_step,
+    decay_reset,
+    swap_weight,
+):
+    """``route_kernel`` once per seed in one call (a trial is tens of microseconds: the Python
+    call around each cost as much); events concatenated with offsets ``ev_ptr``."""
+    t = len(seeds)
+    results = []
+    for i in range(t):
+        results.append(
+            route_kernel(
+                op_ptr,
+                op_q,
+                op_two,
+                op_kind,
+                seg_ptr,
+                layout,
+                n_phys,
+                nb_ptr,
+                nb,
+                dist,
+                hops,
+                cost,
+                coupled,
+                seeds[i],
+                ext_size,
+                ext_weight,
+                decay_step,
+                decay_reset,
+                swap_weight,
+            )
+        )
+    ev_ptr = np.zeros(t + 1, np.int64)
+    for i in range(t):
+        ev_ptr[i + 1] = ev_ptr[i] + len(results[i][0])
+    events = np.empty(ev_ptr[t], np.int64)
+    l2p = np.empty((t, len(layout)), np.int64)
+    swaps = np.empty(t, np.int64)
+    swap_cost = np.empty(t, np.float64)
+    merged = np.empty(t, np.int64)
+    for i in range(t):
+        ev, lp, s, c, m = results[i]
+        events[ev_ptr[i] : ev_ptr[i + 1]] = ev
+        l2p[i] = lp
+        swaps[i], swap_cost[i], merged[i] = s, c, m
+    return events, ev_ptr, l2p, swaps, swap_cost, merged

@@ -115,26 +115,30 @@ def _encode_gates(op: AmplitudeEncode, region: tuple[int, ...], walk: TreeWalk) 
     return gates
 
 
-def _encode_rows(trees: list[tuple[AmplitudeEncode, tuple[int, ...], TreeWalk]]):
-    """``two_qubit_cost`` rows of the encode segment ``_encode_gates`` would build (one segment)."""
+@functools.lru_cache(maxsize=4096)
+def _wire_rows(key: tuple, prefix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``two_qubit_cost`` rows of the finished walk ``_finished(*key)`` on wire indices (-1 where a
+    row has no qubit): what ``_encode_gates`` builds, before the region maps wires to qubits."""
     cx, ry = two_qubit_cost.ID["cx"], two_qubit_cost.ID["ry"]
-    names, qs, angles = [], [], []
-    for op, region, walk in trees:
-        for w in walk.ops:
-            if w.kind == "cx":
-                names.append(cx)
-                qs.append((region[w.a], region[w.b], -1))
-                angles.append((0.0, 0.0, 0.0))
-            else:
-                names.append(ry)
-                qs.append((region[w.a], -1, -1))
-                angles.append(two_qubit_cost.angle_row(_tree_angle(op.prefix, w.level, w.step)))
-    return (
-        np.asarray(names, np.int64),
-        np.asarray(qs, np.int64).reshape(-1, 3),
-        np.asarray(angles, np.float64).reshape(-1, 3),
-        np.asarray([0, len(names)], np.int64),
-    )
+    walk = _finished(*key)
+    names = np.array([cx if w.kind == "cx" else ry for w in walk.ops], np.int64)
+    wires = np.array([(w.a, w.b if w.kind == "cx" else -1, -1) for w in walk.ops], np.int64).reshape(-1, 3)
+    zero = (0.0, 0.0, 0.0)
+    rows = [
+        zero if w.kind == "cx" else two_qubit_cost.angle_row(_tree_angle(prefix, w.level, w.step)) for w in walk.ops
+    ]
+    return names, wires, np.array(rows, np.float64).reshape(-1, 3)
+
+
+def _encode_rows(trees: list[tuple[AmplitudeEncode, tuple[int, ...], TreeWalk, tuple]]):
+    """``two_qubit_cost`` rows of the encode segment ``_encode_gates`` would build (one segment)."""
+    parts = []
+    for op, region, _, key in trees:
+        names, wires, angles = _wire_rows(key, op.prefix)
+        qubits = np.append(np.asarray(region, np.int64), -1)[wires]  # wire -1 stays -1
+        parts.append((names, qubits, angles))
+    names, qubits, angles = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return names, qubits, angles, np.asarray([0, len(names)], np.int64)
 
 
 @dataclass
@@ -144,12 +148,12 @@ class Candidate:
     segment's plus the rest routing's, each computed once."""
 
     cost: tuple[float, int]
-    trees: list[tuple[AmplitudeEncode, tuple[int, ...], TreeWalk]]
+    trees: list[tuple[AmplitudeEncode, tuple[int, ...], TreeWalk, tuple]]  # op, region, walk, its key
     layout: list[int]
     best: sabre.RoutingResult
 
     def physical(self, circuit: Circuit, target) -> Circuit:
-        gates = [g for op, region, walk in self.trees for g in _encode_gates(op, region, walk)]
+        gates = [g for op, region, walk, _ in self.trees for g in _encode_gates(op, region, walk)]
         segments = [Segment("encode", gates)] + list(self.best.circuit.segments)
         return Circuit(target.num_qubits, segments, dict(circuit.symbols), {})
 
@@ -214,8 +218,9 @@ def _synthesize_with(
     after: dict[int, int] = {}
     for copy, op in enumerate(encodes):
         region = placement.regions[copy]
-        walk = _finished(shapes[copy], n, seed, _skips(op), tuple(sorted(desired[copy].items())))
-        trees.append((op, region, walk))
+        key = (shapes[copy], n, seed, _skips(op), tuple(sorted(desired[copy].items())))
+        walk = _finished(*key)
+        trees.append((op, region, walk, key))
         start.update({q: region[j] for j, q in enumerate(op.qubits)})
         after.update({op.qubits[var]: region[wire] for wire, var in enumerate(walk.final_variable)})
     # qubits outside the trees (the CSWAP ancilla) go to the free qubit nearest the feature pairs

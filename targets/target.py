@@ -123,12 +123,24 @@ class Target:
     def error_distances(self) -> np.ndarray:
         """(n, n) shortest-path lengths over usable qubits with edge weight ``coupler_costs``; inf
         between qubits without a usable path. Read-only: it is shared by every caller."""
+        from scipy.sparse import coo_matrix  # scipy comes with cirq-core and scikit-learn
+        from scipy.sparse.csgraph import dijkstra
+
         n = self.num_qubits
+        usable = set(self.usable_qubits)
+        edges = [(a, b, w) for a, b, w in self.graph.edges(data="weight", default=1.0) if a in usable and b in usable]
         dist = np.full((n, n), np.inf)
-        g = self.graph.subgraph(self.usable_qubits)
-        for src, lengths in nx.all_pairs_dijkstra_path_length(g, weight="weight"):
-            for dst, d in lengths.items():
-                dist[src, dst] = d
+        if edges:
+            a, b, w = (np.array(x) for x in zip(*edges, strict=True))
+            # Dijkstra in compiled code: the networkx loop took seconds on 133-qubit devices.
+            # A zero weight would read as a missing entry in a sparse matrix: nudge it up.
+            graph = coo_matrix((np.maximum(w.astype(float), 1e-300), (a, b)), shape=(n, n)).tocsr()
+            dist = dijkstra(graph, directed=False)
+        for q in usable:
+            dist[q, q] = 0.0
+        unusable = [q for q in range(n) if q not in usable]
+        dist[unusable, :] = np.inf
+        dist[:, unusable] = np.inf
         dist.flags.writeable = False
         return dist
 

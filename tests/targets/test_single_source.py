@@ -3,6 +3,7 @@ ASAP layering, one layout-aware equivalence check; and the IR loads without Cirq
 
 import subprocess
 import sys
+from pathlib import Path
 
 import cirq
 import numpy as np
@@ -172,3 +173,24 @@ def test_state_left_on_an_ancilla_is_not_equivalent():
     kept = np.kron([1, 0], [1, 0]).astype(complex)
     assert layout_equivalence_error(want, kept, [0]) == pytest.approx(0)
     assert layout_equivalence_error(want, leaked, [0]) == 1.0
+
+
+@pytest.mark.parametrize("name", ["ibm-torino", "heavy-hex:5", "ionq-aria", "fixture-ibm"])
+def test_error_distances_are_the_shortest_paths_over_usable_qubits(name):
+    """Against networkx's Dijkstra on the usable subgraph (the fixture has a disabled qubit and a
+    disabled coupler): equal lengths, inf exactly where no usable path exists."""
+    import networkx as nx
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "ibm"
+    tiny = f"ibm:{fixtures}/conf_tiny_cz.json,{fixtures}/props_tiny_cz.json"
+    t = resolve_target(tiny if name == "fixture-ibm" else name)
+    assert name != "fixture-ibm" or t.disabled_qubits
+    ref = np.full((t.num_qubits, t.num_qubits), np.inf)
+    for src, lengths in nx.all_pairs_dijkstra_path_length(t.graph.subgraph(t.usable_qubits), weight="weight"):
+        for dst, d in lengths.items():
+            ref[src, dst] = d
+    got = t.error_distances
+    assert np.array_equal(np.isinf(got), np.isinf(ref))
+    finite = np.isfinite(ref)
+    assert np.allclose(got[finite], ref[finite], rtol=1e-12, atol=0)
+    assert not got.flags.writeable
