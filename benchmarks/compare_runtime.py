@@ -31,8 +31,9 @@ of sum(G * S) for one image, on digits 8x8 (12 qubits) and MNIST 16x16 patch 4x4
 with ``--threads`` (default 1 and 2; torch and qsim); both adjoint gradients are checked against
 the shift one before timing. No extras needed.
 
-``--peers`` measures this project's qsim training path (adjoint, closed-form encoded state,
-through ``qsim_attention``) against qulacs and torchquantum on the same sample and the same
+``--peers`` measures this project's qsim training path (the compiled suffix as fused blocks with
+adjoint gradients, closed-form encoded state, through ``qsim_attention``; also the gate-by-gate
+sweep it replaced) against qulacs and torchquantum on the same sample and the same
 compiled circuit, digits 8x8 and MNIST 16x16 patch 4x4, 32 images, 1 and 2 threads, each
 size and thread count in its own interpreter (OMP_NUM_THREADS / QULACS_NUM_THREADS set before
 qulacs is imported):
@@ -672,7 +673,9 @@ PEER_ROWS = (  # tool, configuration, builder(flat, backend) -> object with run(
         partial(TorchQuantumAttention, closed=True),
     ),
 )
-OURS = ("ours", "qsim training path: adjoint, closed-form encoded state (qsim_attention)")
+OURS = ("ours", "qsim training path: fused suffix blocks, adjoint, closed-form encoded state (qsim_attention)")
+# the same path with the gate-by-gate sweep it replaced, measured in the same run for the record
+OURS_GATES = ("ours", "previous qsim training path: gate-by-gate adjoint sweep, closed-form encoded state")
 
 
 def _rate(fn, n_samples: int, window: float, windows: int = WINDOWS) -> float:
@@ -723,7 +726,11 @@ def peer_worker(size: str, threads: int, window: float) -> list[dict]:
     def peer(builder, n):
         return lambda: partial(builder(flat, backend).run, tokens[:n], params, grad[:n])
 
-    makers = [(*OURS, lambda: partial(ours_torch, backend, tokens, params, grad), PEER_IMAGES)]
+    gates = QsimAttention(cfg, options=QsimOptions(threads=threads), fused=False)
+    makers = [
+        (*OURS, lambda: partial(ours_torch, backend, tokens, params, grad), PEER_IMAGES),
+        (*OURS_GATES, lambda: partial(ours_torch, gates, tokens, params, grad), PEER_IMAGES),
+    ]
     for tool, conf, builder, *images in PEER_ROWS:
         n = images[0] if images else PEER_IMAGES
         makers.append((tool, conf, peer(builder, n), n))
@@ -843,7 +850,7 @@ def _peer_summary(rows: list[dict]) -> list[dict]:
                 ),
             }
         summary.append(entry)
-    ours = next((e for e in summary if e["tool"] == OURS[0]), None)
+    ours = next((e for e in summary if (e["tool"], e["configuration"]) == OURS), None)
     for entry in summary:
         for size in sizes:
             best, ref = entry[size]["best"], ours[size]["best"] if ours else None

@@ -30,6 +30,7 @@ import torch
 from hqvit.ir.angles import AngleTable
 from hqvit.ir.circuit import Circuit, Gate
 from hqvit.ir.gates import gate_unitary
+from hqvit.runtime.fused_suffix import FusedState, FusedSuffix
 from hqvit.runtime.readout import Readout, attention_torch, joint_torch
 
 # u3(theta, phi, lam) = RZ(phi) RY(theta) RZ(lam) up to phase: three rotations in time order
@@ -217,17 +218,18 @@ class AdjointState:
     final: torch.Tensor  # (B * H, 2^N) states after the suffix
     symbols: np.ndarray  # (B, H, n_symbols)
     valid: torch.Tensor  # (B * H, T)
+    fused: FusedState | None = None  # the fused suffix's forward (then ``final`` is its last state)
 
 
 class AdjointEngine:
     """Noiseless S and its exact vector-Jacobian products for a compacted, lowered circuit whose
     ``encode`` segments hold the data-dependent prefix.
 
-    ``prefix_state``: an optional function data (n_data,) -> encoded state (2^N complex), e.g.
-    qsim's, used for the forward when no data gradient is needed; otherwise the prefix runs here.
+    ``fused``: simulate the suffix as fused blocks (``hqvit.runtime.fused_suffix``: the same gates,
+    a few batched matmuls); False keeps the gate-by-gate sweep, the reference it is tested against.
     """
 
-    def __init__(self, circuit: Circuit, readout: Readout, dtype: torch.dtype = torch.complex64):
+    def __init__(self, circuit: Circuit, readout: Readout, dtype: torch.dtype = torch.complex64, fused: bool = True):
         if dtype not in (torch.complex64, torch.complex128):
             raise ValueError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
         from hqvit.ir.circuit import DATA, TRAINABLE
@@ -250,6 +252,7 @@ class AdjointEngine:
         self.dtype = real[dtype] if self.prefix.real and self.suffix.real else dtype
         self._suffix_slots = np.flatnonzero(np.any(self.suffix.table.coeff != 0, axis=1))
         self._prefix_slots = np.flatnonzero(np.any(self.prefix.table.coeff[:, : self.n_data] != 0, axis=1))
+        self.fused = FusedSuffix(self.suffix, readout, self._suffix_slots, self.n_data, self.dtype) if fused else None
 
     def _zero(self, k: int) -> torch.Tensor:
         psi = torch.zeros(k, 1 << self.num_qubits, dtype=self.dtype)
@@ -277,11 +280,20 @@ class AdjointEngine:
             ],
             axis=-1,
         )
-        final = self.suffix.run(prefix.repeat_interleave(h, dim=0), self.suffix.angles(symbols.reshape(b * h, -1)))
         valid_t = torch.from_numpy(np.repeat(valid, h, axis=0))
-        with torch.no_grad():
-            s, mask = self._scores(final, valid_t)
-        state = AdjointState(prefix, final, symbols, valid_t)
+        if self.fused is not None:
+            if self.fused.per_image:  # some suffix angle reads the data: matrices per image and head
+                angles = self.suffix.table.bind(symbols.reshape(b * h, -1))
+            else:  # one set of matrices per head, shared by the images
+                angles = self.suffix.table.bind(np.concatenate([np.zeros((h, self.n_data)), params], axis=1))
+            with torch.no_grad():
+                s, mask, fused = self.fused.forward(prefix, angles, h, valid_t, keep=True)
+            state = AdjointState(prefix, fused.final, symbols, valid_t, fused)
+        else:
+            final = self.suffix.run(prefix.repeat_interleave(h, dim=0), self.suffix.angles(symbols.reshape(b * h, -1)))
+            with torch.no_grad():
+                s, mask = self._scores(final, valid_t)
+            state = AdjointState(prefix, final, symbols, valid_t)
         t = s.shape[-1]
         return s.reshape(b, h, t, t).numpy(), mask.reshape(b, h, t).all(dim=1).numpy(), state
 
@@ -291,9 +303,21 @@ class AdjointEngine:
     def _scores_from_probs(self, probs: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return attention_torch(joint_torch(self.readout, probs), valid)
 
-    def _suffix_vjp(self, state: AdjointState, grad_s: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
-        """dL/dsymbol from the suffix (B, H, n_symbols) and the co-state at the prefix (B * H, 2^N)."""
+    def _suffix_vjp(
+        self, state: AdjointState, grad_s: np.ndarray, need_prefix: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, torch.Tensor | None]:
+        """dL/dparams (H, n_trainable) and dL/ddata (B, n_data) from the suffix, and the co-state at
+        the prefix (B * H, 2^N) when ``need_prefix``."""
         b, h = state.symbols.shape[:2]
+        coeff = torch.from_numpy(self.suffix.table.coeff)
+        if state.fused is not None:
+            grad_t = torch.from_numpy(np.ascontiguousarray(grad_s)).reshape(b * h, *grad_s.shape[2:])
+            grad, phi0 = self.fused.backward(state.fused, grad_t, need_prefix)
+            g_sym = (grad @ coeff).numpy()  # (G, n_symbols), G = heads or images x heads
+            if g_sym.shape[0] == h and not self.fused.per_image:  # already summed over the images
+                return g_sym[:, self.n_data :], np.zeros((b, self.n_data)), phi0
+            g_sym = g_sym.reshape(b, h, -1)
+            return g_sym[:, :, self.n_data :].sum(axis=0), g_sym[:, :, : self.n_data].sum(axis=1), phi0
         final = state.final
         probs = _probabilities(final).requires_grad_()
         with torch.enable_grad():
@@ -302,29 +326,33 @@ class AdjointEngine:
         phi = dl_dp.to(self.dtype) * final
         angles = self.suffix.angles(state.symbols.reshape(b * h, -1))
         grad, _, phi0 = self.suffix.backward(final.clone(), phi, angles, self._suffix_slots)
-        return (grad @ torch.from_numpy(self.suffix.table.coeff)).reshape(b, h, -1).numpy(), phi0
+        g_sym = (grad @ coeff).reshape(b, h, -1).numpy()
+        return g_sym[:, :, self.n_data :].sum(axis=0), g_sym[:, :, : self.n_data].sum(axis=1), phi0
 
-    def vjp_prefix(self, state: AdjointState, grad_s: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+    def vjp_prefix(
+        self, state: AdjointState, grad_s: np.ndarray, need_prefix: bool = True
+    ) -> tuple[np.ndarray, torch.Tensor | None]:
         """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable) and dL/dprefix (B, 2^N) float64 for a
-        real prefix state psi0 (the closed form). With p = |U psi0|^2 and phi = (dL/dp) U psi0,
-        dL/dpsi0 = 2 Re(U^dagger phi), and U^dagger phi is the co-state the suffix sweep ends
-        with; heads add up because they all start from psi0. The suffix must not depend on data
-        symbols (their contribution is not returned)."""
+        real prefix state psi0 (the closed form), None unless ``need_prefix``. With p = |U psi0|^2
+        and phi = (dL/dp) U psi0, dL/dpsi0 = 2 Re(U^dagger phi), and U^dagger phi is the co-state
+        the suffix sweep ends with; heads add up because they all start from psi0. The suffix must
+        not depend on data symbols (their contribution is not returned)."""
         b, h = state.symbols.shape[:2]
-        g_sym, phi0 = self._suffix_vjp(state, grad_s)
+        g_params, _, phi0 = self._suffix_vjp(state, grad_s, need_prefix)
+        if not need_prefix:
+            return g_params, None
         g_prefix = 2.0 * phi0.reshape(b, h, -1).sum(dim=1)
         g_prefix = (g_prefix.real if g_prefix.is_complex() else g_prefix).double()
-        return g_sym[:, :, self.n_data :].sum(axis=0), g_prefix
+        return g_params, g_prefix
 
     def vjp(self, state: AdjointState, grad_s: np.ndarray, need_data: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable), dL/ddata (B, n_data) or None."""
         b, h = state.symbols.shape[:2]
-        g_sym, phi0 = self._suffix_vjp(state, grad_s)
-        g_params = g_sym[:, :, self.n_data :].sum(axis=0)
+        sweep_prefix = need_data and len(self._prefix_slots) > 0
+        g_params, g_data, phi0 = self._suffix_vjp(state, grad_s, sweep_prefix)
         if not need_data:
             return g_params, None
-        g_data = g_sym[:, :, : self.n_data].sum(axis=1)
-        if len(self._prefix_slots):
+        if sweep_prefix:
             # every head started from the same encoded state: their co-states add up there
             phi_prefix = phi0.reshape(b, h, -1).sum(dim=1)
             sym = state.symbols[:, 0]

@@ -146,11 +146,20 @@ class ClosedFormPrefix:
         self.index = torch.from_numpy(index)
 
     def state(self, amplitudes: torch.Tensor) -> torch.Tensor:
-        """(B, 2^n) amplitudes of one copy -> (B, 2^N) float64 prefix state, differentiable."""
-        b = amplitudes.shape[0]
-        pair = (amplitudes[:, :, None] * amplitudes[:, None, :]).reshape(b, -1)
-        out = torch.zeros(b, 1 << self.num_qubits, dtype=pair.dtype)
-        return out.index_copy(1, self.index, pair)
+        """(B, 2^n) amplitudes of one copy -> (B, 2^N) prefix state in their dtype, differentiable.
+
+        a (x) a is a tensor over the 2n copy bits; placing it is a permutation of those axes onto
+        their physical qubits (one strided copy, none when the layout keeps the order), with the
+        other qubits' axes at index 0 (|0>)."""
+        b, n = amplitudes.shape[0], self.num_qubits
+        pair = (amplitudes[:, :, None] * amplitudes[:, None, :]).reshape((b,) + (2,) * (2 * self.copy_qubits))
+        source = {p: i for i, p in enumerate(self.boundary)}
+        placed = pair.permute(0, *[1 + source[p] for p in range(n) if p in source])
+        if len(source) == n:
+            return placed.reshape(b, -1)
+        out = pair.new_zeros((b,) + (2,) * n)
+        out[(slice(None),) + tuple(slice(None) if p in source else 0 for p in range(n))] = placed
+        return out.reshape(b, -1)
 
     def from_angles(self, data: torch.Tensor) -> torch.Tensor:
         """(B, n_data) encoding angles -> (B, 2^N) prefix state."""

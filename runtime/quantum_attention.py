@@ -62,12 +62,15 @@ class QsimAttention:
         gradient: str = "adjoint",
         dtype: torch.dtype = torch.complex64,
         prefix: str = "auto",
+        fused: bool = True,
     ):
         """``gradient``: "adjoint" (noiseless exact evaluation; ignored with ``shots``, which
         always uses parameter shift) or "shift". ``dtype``: the adjoint path's state precision
         (complex128 for exactness checks; a simulated encoded state then comes from torch, not
         qsim). ``prefix``: "auto" builds the adjoint path's encoded state in closed form when
-        the check against qsim passes (``prefix_path`` says which is used), "simulate" never."""
+        the check against qsim passes (``prefix_path`` says which is used), "simulate" never.
+        ``fused``: the adjoint path simulates the suffix as fused blocks (``fused_suffix``); False
+        keeps the gate-by-gate sweep (a reference for tests and benchmarks)."""
         if gradient not in GRADIENTS:
             raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
         if prefix not in PREFIXES:
@@ -91,7 +94,7 @@ class QsimAttention:
         self.prefix_coeff = ex.prefix.table.coeff[:, :n_data]
         self.prefix_slots = np.flatnonzero(np.any(self.prefix_coeff != 0, axis=1))
         self.gradient = gradient if shots is None else "shift"
-        self.adjoint = AdjointEngine(circuit, self.readout, dtype) if self.gradient == "adjoint" else None
+        self.adjoint = AdjointEngine(circuit, self.readout, dtype, fused) if self.gradient == "adjoint" else None
         self.closed_form: ClosedFormPrefix | None = None
         self.prefix_path = "simulated"  # how the adjoint path gets its encoded state
         self.prefix_check = ""  # why: the verified fidelity, or the reason for the fallback
@@ -286,8 +289,8 @@ class _QsimAttentionFn(torch.autograd.Function):
 
 
 class _ClosedFormAttentionFn(torch.autograd.Function):
-    """S from a closed-form encoded state (B, 2^N) float64; backward returns dL/dstate, which
-    torch carries on to the tokens through x / ||x||."""
+    """S from a closed-form encoded state (B, 2^N), real, in the engine's precision; backward
+    returns dL/dstate, which torch carries on to the tokens through x / ||x||."""
 
     @staticmethod
     def forward(ctx, prefix, params, valid, backend: QsimAttention):
@@ -295,16 +298,17 @@ class _ClosedFormAttentionFn(torch.autograd.Function):
         data = np.zeros((prefix.shape[0], engine.n_data))  # the suffix does not read them (checked)
         s, mask, state = engine.forward(data, params.detach().double().numpy(), valid.numpy(), prefix.detach())
         ctx.backend, ctx.state = backend, state
-        ctx.param_dtype = params.dtype
+        ctx.param_dtype, ctx.prefix_dtype = params.dtype, prefix.dtype
         mask_t = torch.from_numpy(mask)
         ctx.mark_non_differentiable(mask_t)
         return torch.from_numpy(s), mask_t
 
     @staticmethod
     def backward(ctx, grad_s, _grad_mask):
-        g_params, g_prefix = ctx.backend.adjoint.vjp_prefix(ctx.state, grad_s.numpy())
+        # the co-state is carried back to the encoded state only when the tokens need a gradient
+        g_params, g_prefix = ctx.backend.adjoint.vjp_prefix(ctx.state, grad_s.numpy(), ctx.needs_input_grad[0])
         ctx.state = None
-        g_prefix = g_prefix if ctx.needs_input_grad[0] else None
+        g_prefix = g_prefix.to(ctx.prefix_dtype) if g_prefix is not None else None
         return g_prefix, torch.from_numpy(g_params).to(ctx.param_dtype), None, None
 
 
@@ -314,7 +318,9 @@ def qsim_attention(
     """tokens (B, T, d), params (H, n_trainable) -> S (B, H, T, T) float64, mask (B, T)."""
     valid = (tokens.detach() ** 2).sum(-1) > 0
     if backend.closed_form is not None:
-        prefix = backend.closed_form.state(amplitudes_from_tokens(tokens))
+        # a (x) a built at the state's precision: the engine would round a float64 one anyway
+        real = torch.float32 if backend.adjoint.dtype in (torch.float32, torch.complex64) else torch.float64
+        prefix = backend.closed_form.state(amplitudes_from_tokens(tokens).to(real))
         return _ClosedFormAttentionFn.apply(prefix, params, valid, backend)
     data = data_bindings(tokens)
     return _QsimAttentionFn.apply(data, params, valid, backend)

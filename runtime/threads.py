@@ -1,22 +1,18 @@
-"""Thread counts for torch and qsim when ``--threads`` is not given: by circuit size and idle cores.
+"""Thread counts for torch and qsim when ``--threads`` is not given: by circuit size and cores.
 
-A second thread pays only when a state is large enough that splitting each gate's pass over it
-outweighs the per-gate synchronization, and only when a core is actually free: torch's and
-qsim's threads wait for each other at every gate, so a thread that shares its core with another
-busy process stalls both. Measured on the 2-core VM, 2026-12-04, training path (adjoint sweep,
-closed-form encoded state, batches of 32; ``benchmarks/thread_scaling.py``,
-``benchmarks/results/2026-12-04-vm-threads.json``), samples/s with 1 / 2 threads while other
-work kept the load average at 7: 12 qubits 777 / 40, 14 qubits 249 / 7, 16 qubits 41 / 6 (2
-threads 5-20x slower at every size). On the same VM without the other load, the peers with a
-state-vector loop of the same kind gain from a second thread at 16 qubits (issue 13: qulacs
-62 -> 82, torchquantum 50 -> 96 samples/s) and not at 12. Hence: one thread below
-``PAYS_FROM_QUBITS`` logical qubits; from there as many as there are idle cores (cores this
-process may use minus the 1-minute load average, at least one).
+A second thread pays only when a state is large enough that splitting each pass over it (a
+fused block's matmul, a permutation, the readout) outweighs the per-call synchronization. The
+peers with a state-vector loop of the same kind gain from a second thread at 16 qubits on an
+otherwise idle 2-core VM (issue 13: qulacs 62 -> 82, torchquantum 50 -> 96 samples/s) and not at
+12; ``benchmarks/thread_scaling.py`` measures our training path at 12, 14 and 16 qubits.
+
+The rule depends only on the circuit and the machine, never on the momentary load: a run is
+then reproducible (the same thread count, so the same float32 summation order) whatever else
+the machine is doing. On a shared machine, ``--threads`` overrides it.
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 PAYS_FROM_QUBITS = 16
@@ -31,12 +27,15 @@ def available_cores() -> int:
 
 
 def idle_cores(cores: int | None = None, load: float | None = None) -> int:
-    """``cores`` (default: ``available_cores``) minus the 1-minute load average, at least 1."""
-    cores = available_cores() if cores is None else cores
-    load = os.getloadavg()[0] if load is None else load
-    return max(1, cores - math.floor(load))
+    """The cores the rule hands out: ``cores`` or ``available_cores``. Kept under its earlier name
+    for callers that split them between ranks; ``load`` is accepted and ignored (see above)."""
+    del load
+    return max(1, available_cores() if cores is None else cores)
 
 
 def threads_for(qubits: int, cores: int | None = None, load: float | None = None) -> int:
-    """1 below ``PAYS_FROM_QUBITS`` logical qubits, else the idle cores."""
-    return 1 if qubits < PAYS_FROM_QUBITS else idle_cores(cores, load)
+    """1 below ``PAYS_FROM_QUBITS`` logical qubits, else every core this process may use
+    (``cores`` when given). ``load`` is accepted for older callers and ignored."""
+    if qubits < PAYS_FROM_QUBITS:
+        return 1
+    return idle_cores(cores, load)

@@ -1,19 +1,30 @@
 """The thread rule used when ``--threads`` is not given (runtime/threads.py)."""
 
-from hqvit.runtime.threads import PAYS_FROM_QUBITS, idle_cores, threads_for
+import os
+
+from hqvit.runtime.threads import PAYS_FROM_QUBITS, available_cores, idle_cores, threads_for
 from hqvit.runtime.train import TrainConfig, resolved_threads
 
 
 def test_small_circuits_use_one_thread_whatever_the_cores():
-    assert threads_for(12, cores=2, load=0.0) == 1
-    assert threads_for(PAYS_FROM_QUBITS - 1, cores=64, load=0.0) == 1
+    assert threads_for(12, cores=2) == 1
+    assert threads_for(PAYS_FROM_QUBITS - 1, cores=64) == 1
 
 
-def test_large_circuits_use_the_idle_cores():
-    assert threads_for(16, cores=2, load=0.2) == 2
-    assert threads_for(20, cores=8, load=3.5) == 5
-    assert threads_for(16, cores=2, load=7.0) == 1  # every core busy: never less than one
-    assert idle_cores(cores=1, load=0.0) == 1
+def test_large_circuits_use_every_available_core():
+    assert threads_for(16, cores=2) == 2
+    assert threads_for(20, cores=8) == 8
+    assert threads_for(16, cores=0) == 1  # never less than one
+    assert threads_for(16) == available_cores()
+
+
+def test_the_rule_does_not_read_the_load(monkeypatch):
+    """Same circuit, same machine -> same thread count, however busy the machine is."""
+    picks = set()
+    for load in (0.0, 1.5, 7.0, 50.0):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        picks.add((threads_for(16), threads_for(16, load=load), idle_cores()))
+    assert picks == {(available_cores(),) * 3}
 
 
 def test_train_config_resolves_threads_from_the_circuit():
