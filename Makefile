@@ -30,6 +30,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# results of one bench run: benchmarks/results/<date>-<machine>-<figure>
+MACHINE := $(shell hostname)
+RESULTS := benchmarks/results/$(shell date +%F)-$(MACHINE)
+
 bench: $(STAMP)
 	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e '.[bench]'
 	# torchquantum without its declared dependencies (torchvision would replace the CPU torch;
@@ -41,6 +45,12 @@ bench: $(STAMP)
 	$(BIN)/python -W ignore benchmarks/compare_runtime.py
 	$(BIN)/python -W ignore benchmarks/compare_runtime.py --gradients
 	$(BIN)/python -W ignore benchmarks/compare_runtime.py --peers
+	# noisy simulation and threads, in configurations of a few minutes each (the scripts' defaults
+	# are longer); the JSON / Markdown land next to the others under benchmarks/results
+	$(BIN)/python -W ignore benchmarks/thread_scaling.py --windows 3 --seconds 2 --out $(RESULTS)-threads.json
+	$(BIN)/python -W ignore benchmarks/noisy_throughput.py --images 8 --repeats 3 --out $(RESULTS)-noisy.json
+	$(BIN)/python -W ignore benchmarks/compare_noisy.py --trajectories 32 --check-shots 100
+	$(BIN)/python -W ignore benchmarks/dd_fidelity.py --bindings 8 --trajectories 32 --machine $(MACHINE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
