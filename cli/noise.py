@@ -4,6 +4,8 @@ Both write JSON and a PNG after every finished point, so Ctrl-C loses nothing (e
 options are checked by ``hqvit.studies.noise_study.validate_options`` before the checkpoint loads.
 ``--dd auto`` (or ``xy4,auto``, ...) evaluates every point both without DD and with each mode,
 and reports each mode's gain beside the no-DD figures (JSON ``dd``, the human lines, the PNG).
+Under ``torchrun`` the ranks share each point's images (the figures do not change) and rank 0
+alone writes the files and prints.
 """
 
 from __future__ import annotations
@@ -81,17 +83,30 @@ def _writer(out_dir: Path, stem: str, plot: Callable[[dict, Path], None]) -> Cal
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    from hqvit.runtime.distributed import init
     from hqvit.studies.noise_study import load_study, parse_dd, plot_sweep, sweep, validate_options  # torch, cirq
 
     dd = parse_dd(args.dd)
     validate_options([args.target], args.trajectories, args.shots, args.scales, dd)
     setup = load_study(args.checkpoint, args.limit)
+    ranks = init()
     out = Path(args.out)
     stem = "noise-sweep-" + args.target.replace(":", "_").replace("/", "_").replace(",", "_")
-    write = _writer(out, stem, plot_sweep)
+    write = _writer(out, stem, plot_sweep) if ranks.main else None
     result = sweep(
-        setup, args.target, args.scales, args.trajectories, args.shots, args.seed, args.opt, on_point=write, dd=dd
+        setup,
+        args.target,
+        args.scales,
+        args.trajectories,
+        args.shots,
+        args.seed,
+        args.opt,
+        on_point=write,
+        dd=dd,
+        ranks=ranks,
     )
+    if not ranks.main:
+        return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK
     write(result)
     human = [f"target {result['target']}: {result['compiled']}"]
     human += [f"with dd {m}: {c}" for m, c in result["compiled_dd"].items()]
@@ -109,15 +124,21 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    from hqvit.runtime.distributed import init
     from hqvit.studies.noise_study import compare, load_study, parse_dd, plot_compare, validate_options  # torch
 
     names = [t for t in args.targets.split(",") if t.strip()]
     dd = parse_dd(args.dd)
     validate_options(names, args.trajectories, args.shots, dd=dd)
     setup = load_study(args.checkpoint, args.limit)
+    ranks = init()
     out = Path(args.out)
-    write = _writer(out, "noise-compare", plot_compare)
-    result = compare(setup, names, args.trajectories, args.shots, args.seed, args.opt, on_point=write, dd=dd)
+    write = _writer(out, "noise-compare", plot_compare) if ranks.main else None
+    result = compare(
+        setup, names, args.trajectories, args.shots, args.seed, args.opt, on_point=write, dd=dd, ranks=ranks
+    )
+    if not ranks.main:
+        return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK
     write(result)
     human = []
     for r in result["targets"]:

@@ -21,6 +21,11 @@ calibrated noise (scale 1); other scales run the same circuit. A mode that inser
 coherent idle noise to refocus, e.g. ions, or ``auto`` finding no gain) leaves the circuit as it
 was: the no-DD evaluation is reused, marked ``same_circuit``.
 
+Under ``torchrun`` each rank evaluates a contiguous part of the images of every point (whole
+batches), with each image's own trajectory seed, and the per-image results are gathered in
+image order (``studies.noise_ranks``): every figure is the one a single process computes, bit for
+bit; the caller writes the files on rank 0.
+
 Points finished before a Ctrl-C are kept: the caller writes them and exits 130.
 """
 
@@ -38,9 +43,11 @@ from hqvit.compiler.pipeline import compile_hqvit
 from hqvit.ir.errors import InputError
 from hqvit.passes.dynamical_decoupling import MODES as DD_MODES
 from hqvit.runtime.checkpoint import load_checkpoint
+from hqvit.runtime.distributed import SINGLE, Ranks, shard
 from hqvit.runtime.model import ModelConfig, VisionTransformer, quantum_backends
 from hqvit.runtime.noisy_attention import NoisyAttention
 from hqvit.runtime.train import checkpoint_configs, prepare, restore_model, seed_everything
+from hqvit.studies.noise_ranks import gather_cat, install_streams, merge_records
 from hqvit.targets import resolve_target
 
 
@@ -114,15 +121,15 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def _logits(model: VisionTransformer, images: torch.Tensor, batch: int, desc: str) -> torch.Tensor:
+def _logits(model: VisionTransformer, images: torch.Tensor, batch: int, desc: str, bar: bool = True) -> torch.Tensor:
     out = []
-    for start in tqdm(range(0, len(images), batch), desc=desc, leave=False, disable=None):
+    for start in tqdm(range(0, len(images), batch), desc=desc, leave=False, disable=None if bar else True):
         out.append(model(images[start : start + batch]))
-    return torch.cat(out) if out else torch.zeros((0, 1))
+    return torch.cat(out) if out else torch.zeros((0, model.head.out_features))
 
 
-def _predict(model: VisionTransformer, images: torch.Tensor, batch: int, desc: str) -> torch.Tensor:
-    return _logits(model, images, batch, desc).argmax(1)
+def _predict(model: VisionTransformer, images: torch.Tensor, batch: int, desc: str, bar: bool = True) -> torch.Tensor:
+    return _logits(model, images, batch, desc, bar).argmax(1)
 
 
 def evaluate_point(
@@ -134,30 +141,41 @@ def evaluate_point(
     seed: int,
     batch: int = 16,
     raw: dict | None = None,
+    ranks: Ranks = SINGLE,
 ) -> dict:
     """Accuracy and attention fidelity with every block's attention on the noisy compiled circuit.
     ``raw``, if given, receives the logits, predictions and the per-(image, head) attention errors
-    and fidelities, in evaluation order (what ``dd_gain`` pairs)."""
+    and fidelities, in evaluation order (what ``dd_gain`` pairs).
+
+    Image i's trajectories come from the i-th seed of its backend's generator and its shots from
+    a generator of its own (``noise_ranks.ImageStreams``), so with ``ranks`` each rank evaluates
+    its whole batches of the images (``shard``) and the gathered figures are the single-process
+    ones, whatever the number of ranks."""
     model, cfg = setup.model, setup.mcfg.circuit
     blocks = quantum_backends(model)
     noisy = [NoisyAttention(cfg, compiled, scale, trajectories, shots, seed + 7 * k) for k in range(len(blocks))]
+    first, end = shard(len(setup.labels), ranks, batch)
+    install_streams(noisy, first)
+    images = setup.images[first:end]
     originals = [m.qsim for m in _scores_modules(model)]
     t0 = time.perf_counter()
     try:
         for module, backend in zip(_scores_modules(model), noisy, strict=True):
             module.qsim = backend
-        logits = _logits(model, setup.images, batch, f"scale {scale:g}")
-        pred = logits.argmax(1)
+        logits = _logits(model, images, batch, f"scale {scale:g}", ranks.main)
         halves = []
         for half in ("a", "b"):
             for backend in noisy:
                 backend.start_replay(half)
-            halves.append(_predict(model, setup.images, batch, f"scale {scale:g} half {half}"))
+            halves.append(_predict(model, images, batch, f"scale {scale:g} half {half}", ranks.main))
             for backend in noisy:
                 backend.stop_replay()
     finally:
         for module, backend in zip(_scores_modules(model), originals, strict=True):
             module.qsim = backend
+    logits, halves = gather_cat(ranks, logits), [gather_cat(ranks, h) for h in halves]
+    merge_records(ranks, noisy)
+    pred = logits.argmax(1)
     n = len(setup.labels)
     correct = int((pred == setup.labels).sum())
     lo, hi = wilson(correct, n)
@@ -233,11 +251,12 @@ def evaluate_with_dd(
     trajectories: int,
     shots: int | None,
     seed: int,
+    ranks: Ranks = SINGLE,
 ) -> dict:
     """``evaluate_point`` on ``compiled`` and, under ``point["dd"][mode]``, on each DD variant
     (mode -> compiled circuit with that DD) with its gain over no DD."""
     raw: dict = {}
-    point = evaluate_point(setup, compiled, scale, trajectories, shots, seed, raw=raw)
+    point = evaluate_point(setup, compiled, scale, trajectories, shots, seed, raw=raw, ranks=ranks)
     if not variants:
         return point
     point["dd"] = {}
@@ -248,7 +267,7 @@ def evaluate_with_dd(
             other["same_circuit"] = True
         else:
             other_raw = {}
-            other = evaluate_point(setup, variant, scale, trajectories, shots, seed, raw=other_raw)
+            other = evaluate_point(setup, variant, scale, trajectories, shots, seed, raw=other_raw, ranks=ranks)
             other["same_circuit"] = False
         other["gain"] = dd_gain(point, raw, other, other_raw)
         point["dd"][mode] = other
@@ -281,7 +300,9 @@ def sweep(
     opt: int,
     on_point=None,
     dd: list[str] = (),
+    ranks: Ranks = SINGLE,
 ) -> dict:
+    """Every scale's point on ``target_name``; ``on_point`` after each (rank 0 passes the writer)."""
     validate_options([target_name], trajectories, shots, scales, dd)
     target = resolve_target(target_name)
     compiled = compile_hqvit(setup.mcfg.circuit, target, opt=opt, seed=seed)
@@ -299,8 +320,8 @@ def sweep(
         "interrupted": False,
     }
     try:
-        for scale in tqdm(scales, desc=f"noise sweep {target_name}", disable=None):
-            point = evaluate_with_dd(setup, compiled, variants, scale, trajectories, shots, seed)
+        for scale in tqdm(scales, desc=f"noise sweep {target_name}", disable=None if ranks.main else True):
+            point = evaluate_with_dd(setup, compiled, variants, scale, trajectories, shots, seed, ranks)
             result["points"].append(point)
             if on_point:
                 on_point(result)
@@ -318,7 +339,9 @@ def compare(
     opt: int,
     on_point=None,
     dd: list[str] = (),
+    ranks: Ranks = SINGLE,
 ) -> dict:
+    """Each target at calibrated noise; ``on_point`` after each (rank 0 passes the writer)."""
     validate_options(target_names, trajectories, shots, dd=dd)
     result = {
         "checkpoint": setup.checkpoint,
@@ -330,11 +353,11 @@ def compare(
         "interrupted": False,
     }
     try:
-        for name in tqdm(target_names, desc="noise compare", disable=None):
+        for name in tqdm(target_names, desc="noise compare", disable=None if ranks.main else True):
             target = resolve_target(name)
             compiled = compile_hqvit(setup.mcfg.circuit, target, opt=opt, seed=seed)
             variants = compile_variants(setup.mcfg.circuit, target, opt, seed, list(dd))
-            point = evaluate_with_dd(setup, compiled, variants, 1.0, trajectories, shots, seed)
+            point = evaluate_with_dd(setup, compiled, variants, 1.0, trajectories, shots, seed, ranks)
             for mode, variant in variants.items():
                 extra = compiled_summary(variant)
                 extra.pop("target")

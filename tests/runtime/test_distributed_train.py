@@ -45,6 +45,9 @@ def warm_imports() -> None:
 
 
 def _rank_main(rank: int, world: int, port: int, fn, args: tuple, queue) -> None:
+    # one thread, as torchrun's ranks on this machine: a forked child must not enter the OpenMP
+    # pool its parent started (that can hang)
+    torch.set_num_threads(1)
     if world:  # what torchrun sets for each rank
         os.environ.update(
             RANK=str(rank),
