@@ -144,3 +144,19 @@ def test_synthesis_candidates_score_as_their_built_circuits(target_name: str) ->
         weighted, count = sabre.exact_cost_of(c.physical(logical, target), target.coupling)
         assert c.cost[1] == count
         assert c.cost[0] == pytest.approx(weighted, abs=1e-8)
+
+
+def test_region_closeness_equals_networkx() -> None:
+    """The placement's own closeness centrality is networkx's, float for float (ties in the tree
+    order depend on it), on random graphs with isolated and disconnected parts."""
+    import random
+
+    import networkx as nx
+
+    from hqvit.passes.register_placement import _closeness
+
+    for seed in range(200):
+        rng = random.Random(seed)
+        g = nx.gnm_random_graph(rng.randint(1, 12), rng.randint(0, 25), seed=seed)
+        region = list(g.nodes)
+        assert _closeness(region, {q: list(g[q]) for q in region}) == nx.closeness_centrality(g)
