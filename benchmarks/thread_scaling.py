@@ -1,10 +1,10 @@
 """Where a second thread starts to pay on the noiseless training path (``hqvit train`` default).
 
 One sample = S and the gradient of sum(G * S) for one image through ``qsim_attention`` (fused
-suffix blocks with adjoint gradients, closed-form encoded state), batches of 32 images, torch and qsim on 1 and 2 threads, for
-12, 14 and 16 qubits. Windows of 1 and 2 threads are interleaved (the machine is shared: the
-load average is recorded with each window) and the median of ``--windows`` is kept. The rule in
-``hqvit.runtime.threads`` is read off this table.
+suffix blocks with adjoint gradients, closed-form encoded state), batches of 32 images, torch
+and qsim on 1 and 2 threads, for 12, 14 and 16 qubits. Windows of 1 and 2 threads are
+interleaved (the machine is shared: the load average is recorded with each window) and the
+median of ``--windows`` is kept. The rule in ``hqvit.runtime.threads`` is read off this table.
 
     python benchmarks/thread_scaling.py [--windows 5] [--out FILE.json]
 """
