@@ -99,3 +99,23 @@ def test_pass_records_add_up_to_the_compile_time(opt):
     else:
         assert [r.name for r in cc.passes][-2:] == ["schedule", "serialize_crosstalk"]
     assert cc.report()["passes"][0]["name"] == cc.passes[0].name
+
+
+def test_a_compile_leaves_the_cyclic_collector_as_it_found_it():
+    """The collector is paused during a compile (a speed measure), then restored, on or off, also
+    when the compile fails."""
+    import gc
+
+    from hqvit.ir.errors import InputError
+
+    cfg = HQViTConfig((8, 8), (4, 4))
+    try:
+        for enabled in (True, False):
+            gc.enable() if enabled else gc.disable()
+            compile_hqvit(cfg, None, opt=1)
+            assert gc.isenabled() == enabled
+            with pytest.raises(InputError):
+                compile_hqvit(cfg, None, opt=7)
+            assert gc.isenabled() == enabled
+    finally:
+        gc.enable()
