@@ -55,15 +55,11 @@ class Ranks:
     rank: int = 0
     world: int = 1
     local_world: int = 1
+    active: bool = False  # a member of the launcher's process group (even with one rank)
 
     @property
     def main(self) -> bool:
         return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        """True when a process group exists (under a launcher, even with one rank)."""
-        return dist.is_available() and dist.is_initialized()
 
     def sum(self, values: list[float]) -> list[float]:
         """Element-wise sum over the ranks (float64, so counts stay exact)."""
@@ -111,7 +107,7 @@ def init() -> Ranks:
         dist.init_process_group("gloo", timeout=TIMEOUT)
         signal.signal(signal.SIGTERM, _on_sigterm)
     world = dist.get_world_size()
-    return Ranks(dist.get_rank(), world, int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+    return Ranks(dist.get_rank(), world, int(os.environ.get("LOCAL_WORLD_SIZE", world)), active=True)
 
 
 def peer_failure(e: BaseException) -> bool:
