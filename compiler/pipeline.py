@@ -78,9 +78,10 @@ class CompiledCircuit:
     specialization: EncodingSpecialization | None = None  # images must be admitted by it to bind
     dd: dict | None = None  # what dynamical decoupling did (passes/dynamical_decoupling.py)
 
-    def success_probability(self, scale: float = 1.0) -> dict:
+    def success_probability(self, scale: float = 1.0, coherent: bool = True) -> dict:
+        """``targets.noise.esp`` of the schedule; ``coherent=False`` skips the coherent idle terms."""
         moments = [[(g.name, g.qubits) for g in m] for m in self.schedule.moments]
-        return esp(plan_moments(moments, self.target), self.schedule.measured, self.target, scale)
+        return esp(plan_moments(moments, self.target), self.schedule.measured, self.target, scale, coherent)
 
     def cirq_qubits(self) -> list[cirq.Qid]:
         return target_qubits(self.target)
@@ -283,7 +284,7 @@ def compile_circuit(
         best, record = best_of(
             "select_by_esp",
             [(_label(s, aware, p), _candidate(logical, real, config, opt, s, aware, p)) for s, aware, p in candidates],
-            score=lambda c: c.success_probability()["esp"],
+            score=lambda c: c.success_probability(coherent=False)["esp"],
             records_of=lambda c: c.passes,
             circuit_of=lambda c: c.circuit,
         )

@@ -103,3 +103,13 @@ def test_without_the_terms_the_coherent_estimate_is_the_markovian_one():
     on = resolve_target("ibm-sherbrooke")
     e_on = esp(plan_moments(moments, on), (0, 1), on)
     assert e_on["idle_zz"] < 1.0 and e_on["fidelity_estimate_coherent"] < e_on["fidelity_estimate"]
+
+
+def test_the_compilers_ranking_reads_the_same_markovian_figures_without_the_coherent_terms():
+    """``coherent=False`` (what candidate ranking asks for) leaves every other figure unchanged."""
+    on = resolve_target("ibm-sherbrooke")
+    moments = [[("sx", (0,)), ("sx", (1,))], [("ecr", (1, 2))], [("sx", (0,))], [("ecr", (0, 1))]]
+    full = esp(plan_moments(moments, on), (0, 1), on)
+    fast = esp(plan_moments(moments, on), (0, 1), on, coherent=False)
+    assert "idle_zz" not in fast and "fidelity_estimate_coherent" not in fast
+    assert fast == {k: v for k, v in full.items() if k in fast}
