@@ -3,7 +3,7 @@ one Markdown table and one PNG: angle bits against accuracy and |S − S_full|, 
 each target's calibrated noise.
 
     python benchmarks/quantize_noisy_results.py RUN1/quantize.json RUN2/quantize.json \\
-        --stem 2026-12-05-vm-quantize-noisy-digits [--out-dir benchmarks/results]
+        --stem 2026-12-05-vm-quantize-noisy-digits [--checkpoint "hqvit train ..."] [--out-dir DIR]
 """
 
 from __future__ import annotations
@@ -97,8 +97,12 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", help="quantize.json of each target's run (same checkpoint)")
     ap.add_argument("--stem", required=True)
     ap.add_argument("--out-dir", default="benchmarks/results")
+    ap.add_argument("--checkpoint", help="how the checkpoint was made, recorded instead of its local path")
     args = ap.parse_args()
     runs = [json.loads(Path(p).read_text()) for p in args.runs]
+    if args.checkpoint:
+        for r in runs:
+            r["checkpoint"] = args.checkpoint
     if any(r.get("noisy") is None or r["noisy"]["reference"] is None for r in runs):
         raise SystemExit("every run must be a hqvit quantize --target run with its noisy reference row")
     out = Path(args.out_dir)
