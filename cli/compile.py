@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--shots",
         type=integer,
         help="also estimate the device time of one training epoch and one test-set evaluation at this many "
-        "shots per circuit execution (needs --target; default: no estimate)",
+        "shots per circuit execution, with --target (default: no estimate)",
     )
     p.add_argument("--dataset", default="digits", help="with --shots: the data set whose split sizes are used")
     p.add_argument("--limit", type=integer, help="with --shots: use N images of the data set (default: all)")
