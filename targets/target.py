@@ -173,7 +173,8 @@ class Target:
 
     def two_qubit_error(self, a: int, b: int) -> float:
         """The coupler's error, or the median one for a pair the device cannot couple directly."""
-        return self.couplers.get((min(a, b), max(a, b)), self.median_two_qubit_error())
+        error = self.couplers.get((min(a, b), max(a, b)))  # the median only when needed: it sorts
+        return self.median_two_qubit_error() if error is None else error
 
     def two_qubit_duration(self, a: int, b: int) -> float:
         return self.coupler_duration_ns.get((min(a, b), max(a, b)), self.durations_ns["two_qubit"])
