@@ -10,6 +10,7 @@ identities checked in tests/passes/test_native.py. Equality holds up to a global
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cirq
@@ -76,10 +77,18 @@ def _flush(run: list[Gate], q: int, native: str) -> list[Gate]:
         return []
     if len(run) == 1 and native == "any" and run[0].name in ("rx", "ry", "rz", "u3"):
         return list(run)  # already one native pulse
+    key = tuple((g.name, tuple(a.const for a in g.angles)) for g in run)
+    return [Gate(name, (q,), angles) for name, angles in _native_run(key, native)]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _native_run(key: tuple, native: str) -> tuple[tuple[str, tuple[Angle, ...]], ...]:
+    """The native form of a numeric run, by its gates' names and angles: the same few runs
+    (lowered templates between the same entanglers) recur thousands of times per compile."""
     u = np.eye(2)
-    for g in run:
-        u = matrix(g) @ u
-    return numeric_to_native(u, q, native)
+    for name, angles in key:
+        u = matrix(Gate(name, (0,), tuple(Angle(a) for a in angles))) @ u
+    return tuple((g.name, g.angles) for g in numeric_to_native(u, 0, native))
 
 
 def resynthesize_single_qubit(circuit: Circuit, native: str) -> Circuit:

@@ -99,3 +99,31 @@ def test_resynthesis_of_mixed_circuits(native, rng):
     assert sum(len(g.qubits) == 1 for g in out.gates()) <= sum(len(g.qubits) == 1 for g in circuit.gates()) * (
         1 if native == "any" else 5
     )
+
+
+def test_cached_runs_equal_the_direct_synthesis():
+    """``_flush`` answers repeated runs from a cache keyed by names and angles: each answer equals
+    the product of the run re-expressed directly, for random runs with repeats."""
+    import numpy as np
+
+    from hqvit.ir.angles import Angle
+    from hqvit.ir.circuit import Gate
+    from hqvit.ir.gates import matrix
+    from hqvit.passes.single_qubit import _flush, numeric_to_native
+
+    rng = np.random.default_rng(3)
+    names = ["sx", "x", "h", "rz", "ry", "rx", "s", "t"]
+    pool = []
+    for _ in range(40):
+        run = []
+        for name in rng.choice(names, size=int(rng.integers(1, 5))):
+            angles = (Angle(float(rng.choice([0.5, np.pi / 2, -np.pi, 1.25]))),) if name in ("rz", "ry", "rx") else ()
+            run.append(Gate(str(name), (0,), angles))
+        pool.append(run)
+    for i in rng.integers(0, len(pool), size=200):
+        run, q = pool[i], int(rng.integers(0, 5))
+        u = np.eye(2)
+        for g in run:
+            u = matrix(g) @ u
+        for native in ("ibm", "any"):
+            assert _flush([g.on((q,)) for g in run], q, native) == numeric_to_native(u, q, native)
