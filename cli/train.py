@@ -43,9 +43,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
         type=integer,
-        help="CPU threads for torch and qsim (default: by size: 1 below 16 logical qubits, where a second "
-        "thread does not pay; from 16 on, the idle cores: cores minus the 1-minute load average, since a "
-        "thread sharing a busy core measured 5-20x slower)",
+        help="CPU threads for torch and qsim (default: by size, never by load: 1 up to 16 logical qubits, "
+        "where a second thread measured slower; from 17 on, every core this process may use; under "
+        "torchrun, the rank's share of them)",
     )
 
 

@@ -2,9 +2,13 @@
 
 A second thread pays only when a state is large enough that splitting each pass over it (a
 fused block's matmul, a permutation, the readout) outweighs the per-call synchronization. The
-peers with a state-vector loop of the same kind gain from a second thread at 16 qubits on an
-otherwise idle 2-core VM (issue 13: qulacs 62 -> 82, torchquantum 50 -> 96 samples/s) and not at
-12; ``benchmarks/thread_scaling.py`` measures our training path at 12, 14 and 16 qubits.
+peers' gate-by-gate loops gain from a second thread at 16 qubits on an otherwise idle 2-core VM
+(qulacs 62 -> 82, torchquantum 50 -> 96 samples/s); our fused training path does not: at 16
+qubits (MNIST 16x16) two threads measured slower than one in three runs on the 2-core VM
+(2026-12-05: 160 vs 218 samples/s in the peer benchmark; 141 vs 319 and 103 vs 679 in the
+distributed benchmark's one-process rows, load 2-12). So one thread up to 16 qubits; from 17
+(MNIST 32x32 is 20-21) every core, where states are 2-32x larger (not measured here).
+``benchmarks/thread_scaling.py`` measures the path at 12, 14 and 16 qubits.
 
 The rule depends only on the circuit and the machine, never on the momentary load: a run is
 then reproducible (the same thread count, so the same float32 summation order) whatever else
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-PAYS_FROM_QUBITS = 16
+PAYS_FROM_QUBITS = 17
 
 
 def available_cores() -> int:

@@ -12,10 +12,11 @@ def test_small_circuits_use_one_thread_whatever_the_cores():
 
 
 def test_large_circuits_use_every_available_core():
-    assert threads_for(16, cores=2) == 2
+    assert threads_for(16, cores=2) == 1  # MNIST 16x16: measured slower on two threads
+    assert threads_for(PAYS_FROM_QUBITS, cores=2) == 2
     assert threads_for(20, cores=8) == 8
-    assert threads_for(16, cores=0) == 1  # never less than one
-    assert threads_for(16) == available_cores()
+    assert threads_for(20, cores=0) == 1  # never less than one
+    assert threads_for(20) == available_cores()
 
 
 def test_the_rule_does_not_read_the_load(monkeypatch):
@@ -23,7 +24,7 @@ def test_the_rule_does_not_read_the_load(monkeypatch):
     picks = set()
     for load in (0.0, 1.5, 7.0, 50.0):
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
-        picks.add((threads_for(16), threads_for(16, load=load), idle_cores()))
+        picks.add((threads_for(20), threads_for(20, load=load), idle_cores()))
     assert picks == {(available_cores(),) * 3}
 
 
