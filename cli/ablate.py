@@ -11,7 +11,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from hqvit.cli import shots
 from hqvit.cli.args import integer
 from hqvit.cli.output import EXIT_INTERRUPTED, EXIT_OK, emit, write_json_atomic, write_text
 from hqvit.cli.train import ATTENTION_CHOICES, add_model_args, model_fields
@@ -39,8 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device-targets", help="comma-separated devices for --device-shots (default: the --noisy-targets)")
     p.add_argument("--out", default="runs/ablation", help="directory for the table, plot and checkpoints")
     p.set_defaults(func=run)
-    # the shot-budget study of a trained model is listed next to the ablation it complements
-    shots.register(sub)
 
 
 def _names(text: str | None) -> tuple[str, ...]:

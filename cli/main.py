@@ -14,14 +14,14 @@ import signal
 import sys
 import warnings
 
-from hqvit.cli import ablate, evaluate, noise, quantize, targets, train, verify
+from hqvit.cli import ablate, evaluate, noise, quantize, shots, targets, train, verify
 from hqvit.cli import compile as compile_command
 from hqvit.cli.args import HelpFormatter
 from hqvit.cli.output import EXIT_FAILED, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
 from hqvit.ir.errors import CalibrationWarning, InputError, TrainingDiverged
 
 # the order of "hqvit --help"
-SUBCOMMANDS = (compile_command, targets, verify, train, evaluate, ablate, noise, quantize)
+SUBCOMMANDS = (compile_command, targets, verify, train, evaluate, ablate, shots, noise, quantize)
 DISTRIBUTION = "hqvit-compiler"
 
 
