@@ -29,7 +29,7 @@ from hqvit.passes.base import PassContext
 from hqvit.passes.cancel import X_TYPE, Z_TYPE, cancel_and_merge
 from hqvit.passes.expand_swaps import expand_swaps
 from hqvit.passes.route import apply_swap
-from hqvit.passes.sabre_kernel import KIND_CX, KIND_OTHER, KIND_X, KIND_Z, route_kernel, route_trials
+from hqvit.passes.sabre_kernel import KIND_CX, KIND_OTHER, KIND_X, KIND_Z, route_trials
 from hqvit.targets import Target
 from hqvit.targets.coupling import CouplingData
 
@@ -117,11 +117,12 @@ class RoutingResult:
         return Circuit(n, segs, dict(flat.circuit.symbols), {})
 
 
-def sabre_route_once(
-    circuit: Circuit | FlatCircuit, cd: CouplingData, num_qubits: int, layout: list[int], seed: int
-) -> RoutingResult:
+def _route_seeds(
+    circuit: Circuit | FlatCircuit, cd: CouplingData, num_qubits: int, layout: list[int], seeds: list[int]
+) -> list[RoutingResult]:
+    """One SABRE run per seed from ``layout``, all in one compiled call (``route_trials``)."""
     flat = circuit if isinstance(circuit, FlatCircuit) else FlatCircuit(circuit)
-    events, l2p, swaps, cost, merged = route_kernel(
+    events, ev_ptr, l2p, swaps, cost, merged = route_trials(
         flat.op_ptr,
         flat.op_q,
         flat.op_two,
@@ -135,45 +136,7 @@ def sabre_route_once(
         cd.hops,
         cd.cost_matrix,
         cd.coupled,
-        seed % (2**32),
-        EXTENDED_SIZE,
-        EXTENDED_WEIGHT,
-        DECAY_STEP,
-        DECAY_RESET,
-        SWAP_ERROR_WEIGHT,
-    )
-    return RoutingResult(
-        flat, events, list(layout), [int(p) for p in l2p], int(swaps), float(cost), int(merged), num_qubits
-    )
-
-
-def sabre_route(
-    circuit: Circuit | FlatCircuit,
-    target: Target,
-    layout: list[int],
-    trials: int = 4,
-    seed: int = 0,
-    cd: CouplingData | None = None,
-) -> list[RoutingResult]:
-    """``trials`` seeded SABRE runs from the same initial layout (the caller picks the best)."""
-    cd = cd or target.coupling
-    flat = circuit if isinstance(circuit, FlatCircuit) else FlatCircuit(circuit)
-    seeds = np.array([(seed * 1000 + t) % (2**32) for t in range(trials)], dtype=np.int64)
-    events, ev_ptr, l2p, swaps, cost, merged = route_trials(
-        flat.op_ptr,
-        flat.op_q,
-        flat.op_two,
-        flat.op_kind,
-        flat.seg_ptr,
-        np.asarray(layout, dtype=np.int64),
-        target.num_qubits,
-        cd.nb_ptr,
-        cd.nb,
-        cd.dist,
-        cd.hops,
-        cd.cost_matrix,
-        cd.coupled,
-        seeds,
+        np.array([s % (2**32) for s in seeds], dtype=np.int64),
         EXTENDED_SIZE,
         EXTENDED_WEIGHT,
         DECAY_STEP,
@@ -189,10 +152,29 @@ def sabre_route(
             int(swaps[t]),
             float(cost[t]),
             int(merged[t]),
-            target.num_qubits,
+            num_qubits,
         )
-        for t in range(trials)
+        for t in range(len(seeds))
     ]
+
+
+def sabre_route_once(
+    circuit: Circuit | FlatCircuit, cd: CouplingData, num_qubits: int, layout: list[int], seed: int
+) -> RoutingResult:
+    return _route_seeds(circuit, cd, num_qubits, layout, [seed])[0]
+
+
+def sabre_route(
+    circuit: Circuit | FlatCircuit,
+    target: Target,
+    layout: list[int],
+    trials: int = 4,
+    seed: int = 0,
+    cd: CouplingData | None = None,
+) -> list[RoutingResult]:
+    """``trials`` seeded SABRE runs from the same initial layout (the caller picks the best)."""
+    seeds = [seed * 1000 + t for t in range(trials)]
+    return _route_seeds(circuit, cd or target.coupling, target.num_qubits, layout, seeds)
 
 
 def estimated_cost(result: RoutingResult) -> tuple[int, float]:
