@@ -12,7 +12,7 @@ runs on the exact backend (the closed form, equal to the noiseless qsim circuit 
 ``hqvit verify`` and the tests check), so a search costs minutes, not hours.
 
     python benchmarks/model_search.py --dataset mnist5k --image 16x16 [--variants quantum,classical]
-        [--trials 11] [--out-dir benchmarks/results]
+        [--trials 11] [--out-dir benchmarks/results] [--threads N]
 
 Writes <date>-<machine>-model-search-<dataset>-<size>-<variants>.json and .md (after every run).
 """
@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=11)
     ap.add_argument("--runs-dir", default="runs/model-search")
     ap.add_argument("--out-dir", default="benchmarks/results")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per run (default: by size)")
     args = ap.parse_args()
     image, patch = parse_size(args.image, "--image"), parse_size(args.patch, "--patch")
     names = "-".join(v.strip() for v in args.variants.split(",") if v.strip())
@@ -80,7 +81,7 @@ def main() -> None:
     )
     result: dict = {"dataset": args.dataset, "image": args.image, "patch": args.patch, "variants": {}}
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
-        base = TrainConfig(dataset=args.dataset, image=image, patch=patch, attention=variant, backend="exact")
+        base = TrainConfig(dataset=args.dataset, image=image, patch=patch, attention=variant, backend="exact", threads=args.threads)
         runs = Path(args.runs_dir) / f"{args.dataset}-{args.image}-{variant}"
         entry: dict = {"base": asdict(base), "trials": [], "final": []}
         result["variants"][variant] = entry

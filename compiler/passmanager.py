@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from hqvit.ir.circuit import Circuit
-from hqvit.ir.metrics import depth, gate_counts
+from hqvit.ir.metrics import two_qubit_gates_and_depth
 from hqvit.passes.base import Pass, PassContext, PassRecord
 
 T = TypeVar("T")
@@ -24,8 +24,7 @@ def pass_name(p: Pass) -> str:
 
 def measured(name: str, seconds_since: float, circuit: Circuit) -> PassRecord:
     """A record for ``circuit`` as a pass left it; the time includes measuring it."""
-    two = gate_counts(circuit)["two_qubit_gates"]
-    d = depth(circuit)
+    two, d = two_qubit_gates_and_depth(circuit)
     return PassRecord(name, round(time.perf_counter() - seconds_since, 6), two, d)
 
 

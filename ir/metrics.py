@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
-from hqvit.ir.circuit import Circuit
+from hqvit.ir.circuit import Circuit, Gate
 
 T = TypeVar("T")
 
@@ -48,6 +48,32 @@ def gate_counts(circuit: Circuit) -> dict[str, int]:
         more += k > 2
         cx += g.name == "cx"
     return {"one_qubit_gates": one, "two_qubit_gates": two, "multi_qubit_gates": more, "cnots": cx}
+
+
+def two_qubit_gates_and_depth(circuit: Circuit) -> tuple[int, int]:
+    """``gate_counts(circuit)["two_qubit_gates"]`` and ``depth(circuit)`` in one walk over the
+    operations (the pass manager records both after every pass of every candidate compile)."""
+    level = [0] * circuit.num_qubits
+    deepest = two = 0
+    for seg in circuit.segments:
+        for g in seg.ops:
+            if type(g) is not Gate:
+                continue
+            qs = g.qubits
+            k = len(qs)
+            if k == 1:
+                d = level[qs[0]] = level[qs[0]] + 1
+            elif k == 2:
+                two += 1
+                a, b = qs
+                d = level[a] = level[b] = 1 + (level[a] if level[a] > level[b] else level[b])
+            else:
+                d = 1 + max(level[q] for q in qs)
+                for q in qs:
+                    level[q] = d
+            if d > deepest:
+                deepest = d
+    return two, deepest
 
 
 def depth(circuit: Circuit, min_arity: int = 1) -> int:

@@ -428,12 +428,15 @@ def cleanup_to_permutation(
         cuts = _cut_vertices(adj, remaining)
         best = None
         reserved = {v for w, v in (desired or {}).items() if w in remaining}
+        width = max(vals).bit_length()
+        # how many remaining wires hold each variable: the same for every candidate wire r
+        cols = [sum(1 for w in remaining if vals[w] >> var & 1) for var in range(width)]
         for r in sorted(remaining - cuts):
-            for var in range(max(vals).bit_length()):
+            for var in range(width):
                 if desired and (desired.get(r, var) != var or (r not in desired and var in reserved)):
                     continue
                 bit = 1 << var
-                col = sum(1 for w in remaining if vals[w] & bit)
+                col = cols[var]
                 if not col:
                     continue
                 cost = (
