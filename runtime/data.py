@@ -30,6 +30,9 @@ class Dataset:
     images: torch.Tensor  # (N, H, W) float32 in [0, 1]
     labels: torch.Tensor  # (N,) int64
     classes: int
+    # where the source's own test images start (MNIST IDX t10k files after the train files);
+    # None: the source has no test split of its own and ``split`` draws one
+    official_test: int | None = None
 
 
 def resize(images: torch.Tensor, size: tuple[int, int], levels: int | None = None) -> torch.Tensor:
@@ -108,10 +111,12 @@ def _find(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def _load_idx(directory: Path) -> tuple[np.ndarray, np.ndarray, int | None]:
+def _load_idx(directory: Path) -> tuple[np.ndarray, np.ndarray, int | None, int | None]:
+    """Images, labels, intensity levels, and the index of the first t10k image when both the
+    train and the t10k files are there (the standard 60k / 10k split), else None."""
     if not directory.is_dir():
         raise InputError(f"IDX directory {directory} does not exist")
-    images, labels, levels = [], [], 255
+    images, labels, levels, parts = [], [], 255, []
     for prefix in ("train", "t10k"):
         img, lab = _find(directory, f"{prefix}-images-idx3-ubyte"), _find(directory, f"{prefix}-labels-idx1-ubyte")
         if img is None and lab is None:
@@ -129,20 +134,23 @@ def _load_idx(directory: Path) -> tuple[np.ndarray, np.ndarray, int | None]:
             x = x / max(float(np.abs(x).max()), 1e-300)
         images.append(x)
         labels.append(y)
+        parts.append(prefix)
     if not images:
         raise InputError(
             f"{directory} holds no MNIST IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz])"
         )
-    return np.concatenate(images), np.concatenate(labels), levels
+    official_test = len(images[0]) if parts == ["train", "t10k"] else None
+    return np.concatenate(images), np.concatenate(labels), levels, official_test
 
 
 def load_dataset(spec: str, size: tuple[int, int]) -> Dataset:
+    official_test = None
     if spec == "digits":
         x, y, levels = _load_digits()
     elif spec == "mnist5k":
         x, y, levels = _load_mnist5k()
     elif spec.startswith("idx:"):
-        x, y, levels = _load_idx(Path(spec[4:]).expanduser())
+        x, y, levels, official_test = _load_idx(Path(spec[4:]).expanduser())
     else:
         raise InputError(f"unknown dataset {spec!r}; use one of: {', '.join(DATASETS)}")
     x = np.asarray(x, dtype=np.float64)
@@ -156,18 +164,21 @@ def load_dataset(spec: str, size: tuple[int, int]) -> Dataset:
     labels = torch.as_tensor(np.asarray(y, dtype=np.int64))
     if labels.min() < 0:
         raise InputError(f"{spec}: negative class labels")
-    return Dataset(spec, images, labels, int(labels.max()) + 1)
+    return Dataset(spec, images, labels, int(labels.max()) + 1, official_test)
 
 
 def split(ds: Dataset, seed: int, limit: int | None = None, test_fraction: float = 0.2):
-    """Stratified, seeded train/test split (80/20), optionally of a stratified subset of ``limit``."""
+    """Train and test indices: the source's own split where it has one (MNIST IDX train / t10k),
+    else a stratified, seeded 80/20 split; with ``limit``, of a stratified subset of that many."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(ds.labels))
     y = ds.labels.numpy()
+    if limit is not None and limit < 10:
+        raise InputError(f"--limit must be at least 10 images, got {limit}")
+    if ds.official_test is not None:
+        return _official_split(ds.official_test, y, seed, limit)
     if limit is not None:
-        if limit < 10:
-            raise InputError(f"--limit must be at least 10 images, got {limit}")
         if limit < len(idx):
             idx, _ = train_test_split(idx, train_size=limit, stratify=_stratify(y), random_state=seed)
     try:
@@ -175,6 +186,28 @@ def split(ds: Dataset, seed: int, limit: int | None = None, test_fraction: float
     except ValueError:
         tr, te = train_test_split(idx, test_size=test_fraction, random_state=seed)
     return np.sort(tr), np.sort(te)
+
+
+def _official_split(first_test: int, y: np.ndarray, seed: int, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The source's train and test parts; a ``limit`` is shared between them in their
+    proportion (at least one test image) and each part subsampled, stratified and seeded."""
+    train, test = np.arange(first_test), np.arange(first_test, len(y))
+    if limit is None or limit >= len(y):
+        return train, test
+    n_test = min(len(test), max(1, round(limit * len(test) / len(y))))
+    return _subset(train, y, limit - n_test, seed), _subset(test, y, n_test, seed)
+
+
+def _subset(part: np.ndarray, y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    from sklearn.model_selection import train_test_split
+
+    if size >= len(part):
+        return part
+    try:
+        keep, _ = train_test_split(part, train_size=size, stratify=_stratify(y[part]), random_state=seed)
+    except ValueError:  # fewer images than classes: stratification is impossible
+        keep, _ = train_test_split(part, train_size=size, random_state=seed)
+    return np.sort(keep)
 
 
 def _stratify(y: np.ndarray) -> np.ndarray | None:

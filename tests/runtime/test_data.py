@@ -92,3 +92,32 @@ def test_split_is_stratified_and_seeded():
 def test_unknown_dataset():
     with pytest.raises(InputError, match="unknown dataset"):
         load_dataset("cifar", (8, 8))
+
+
+def _train_and_t10k(directory, rng, n_train=70, n_test=30):
+    write_mnist_dir(directory, _digit_like(n_train, rng), np.arange(n_train) % 10)
+    write_idx(directory / "t10k-images-idx3-ubyte", _digit_like(n_test, rng))
+    write_idx(directory / "t10k-labels-idx1-ubyte", (np.arange(n_test) % 10).astype(np.uint8))
+    return directory
+
+
+def test_idx_with_t10k_files_keeps_the_standard_split(tmp_path, rng):
+    ds = load_dataset(f"idx:{_train_and_t10k(tmp_path / 'mnist', rng)}", (8, 8))
+    assert len(ds.labels) == 100 and ds.official_test == 70
+    train, test = split(ds, seed=3)
+    assert train.tolist() == list(range(70)) and test.tolist() == list(range(70, 100))
+    # a limit draws from each part in proportion, stratified, the same for the same seed
+    train, test = split(ds, seed=3, limit=50)
+    assert len(train) == 35 and len(test) == 15
+    assert train.max() < 70 <= test.min()
+    assert np.bincount(ds.labels[test].numpy(), minlength=10).max() <= 2
+    again = split(ds, seed=3, limit=50)
+    assert train.tolist() == again[0].tolist() and test.tolist() == again[1].tolist()
+
+
+def test_idx_without_t10k_files_is_split_80_20(tmp_path, rng):
+    write_mnist_dir(tmp_path / "train-only", _digit_like(50, rng), np.arange(50) % 10)
+    ds = load_dataset(f"idx:{tmp_path / 'train-only'}", (8, 8))
+    assert ds.official_test is None
+    train, test = split(ds, seed=0)
+    assert len(train) == 40 and len(test) == 10
