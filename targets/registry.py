@@ -110,6 +110,8 @@ def describe(t: Target) -> dict:
         "idle_noise_source": dict(t.idle_noise_source),
         "durations_ns": dict(t.durations_ns),
         "virtual_z": t.virtual_z,
+        "rep_delay_us": t.rep_delay_us,
+        "rep_delay_source": t.rep_delay_source,
         "crosstalk": [[list(a), list(b)] for a, b in t.crosstalk],
         "source": t.source,
     }

@@ -11,8 +11,12 @@
       "couplers": [{"qubits": [0, 1], "error": 0.005, "duration_ns": 300, "zz_khz": -60}, ...],
       "crosstalk": [[[0, 1], [1, 2]], ...],                   # optional: couplers that disturb each other
       "disabled_qubits": [],                                  # optional
-      "idle_noise_source": {"zz": "...", "t2star": "..."}     # optional: where those two come from
+      "idle_noise_source": {"zz": "...", "t2star": "..."},    # optional: where those two come from
+      "rep_delay_us": 250, "rep_delay_source": "..."          # optional: idle time between shots
     }
+
+``rep_delay_us`` (the wait between shots, for device-time estimates) may be absent or null:
+the delay is then unknown and those estimates say so.
 
 ``t2star_us`` (Ramsey T2*, next to the echo ``t2_us``) and ``zz_khz`` (static ZZ, signed; see
 targets/idle_noise.py) are optional and never disable anything: a file without any T2* has
@@ -56,6 +60,8 @@ _TOP = {
     "crosstalk",
     "disabled_qubits",
     "idle_noise_source",
+    "rep_delay_us",
+    "rep_delay_source",
 }
 
 
@@ -98,6 +104,8 @@ def target_to_dict(t: Target) -> dict:
         "crosstalk": [[list(a), list(b)] for a, b in t.crosstalk],
         "disabled_qubits": sorted(t.disabled_qubits),
         "idle_noise_source": dict(t.idle_noise_source),
+        "rep_delay_us": t.rep_delay_us,
+        "rep_delay_source": t.rep_delay_source,
     }
 
 
@@ -229,6 +237,12 @@ def target_from_dict(d: dict) -> Target:
     }
     if not isinstance(sources, dict) or not all(isinstance(v, str) for v in sources.values()):
         raise InputError("field 'idle_noise_source' must map names to strings")
+    rep_delay = d.get("rep_delay_us")
+    if rep_delay is not None:
+        rep_delay = _number(rep_delay, "rep_delay_us", 0, math.inf)
+    rep_source = d.get("rep_delay_source", "target file: rep_delay_us" if rep_delay is not None else "")
+    if not isinstance(rep_source, str):
+        raise InputError(f"field 'rep_delay_source' must be a string, got {rep_source!r}")
     if missing or no_error:
         gaps = [f"qubit {q} (no {'/'.join(keys)}) left out of placement" for q, keys in sorted(missing.items())]
         gaps += [f"coupler {e} dropped (no error)" for e in no_error]
@@ -254,6 +268,8 @@ def target_from_dict(d: dict) -> Target:
         source=str(d.get("source", "")),
         qubit_labels=labels if all(isinstance(x, str) for x in labels) else None,
         disabled_qubits=disabled,
+        rep_delay_us=rep_delay,
+        rep_delay_source=rep_source,
     )
 
 

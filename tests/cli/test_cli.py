@@ -146,6 +146,7 @@ def test_targets_list_show_export(tmp_path):
         "t1_us",
         "t2_us",
         "durations_ns",
+        "rep_delay_us",
         "source",
     ):
         assert key in shown

@@ -188,6 +188,9 @@ def _set(path: str, value):
         (_set("coupler", []), "unknown field 'coupler'"),
         (_set("crosstalk", [[[0, 1], [0, 2]]]), "not a coupler"),
         (_set("disabled_qubits", [5]), "disabled_qubits[0]"),
+        (_set("rep_delay_us", -1), "rep_delay_us"),
+        (_set("rep_delay_us", "long"), "rep_delay_us"),
+        (_set("rep_delay_source", 3), "rep_delay_source"),
     ],
 )
 def test_invalid_target_files_name_the_field(tmp_path, change, needle):
@@ -202,6 +205,18 @@ def test_invalid_target_files_name_the_field(tmp_path, change, needle):
 
 def test_valid_dict_loads():
     assert target_from_dict(_valid()).num_qubits == 3
+
+
+def test_rep_delay_is_exported_and_optional(tmp_path):
+    t = resolve_target("ibm-sherbrooke")
+    save_target_file(t, tmp_path / "t.json")
+    again = load_target_file(tmp_path / "t.json")
+    assert again.rep_delay_us == t.rep_delay_us == 250.0 and again.rep_delay_source == t.rep_delay_source
+    d = _valid()
+    del d["rep_delay_us"], d["rep_delay_source"]
+    assert target_from_dict(d).rep_delay_us is None
+    d["rep_delay_us"] = 100
+    assert target_from_dict(d).rep_delay_us == 100.0 and "rep_delay_us" in target_from_dict(d).rep_delay_source
 
 
 INCOMPLETE = f"ibm:{FIXTURES}/conf_incomplete.json,{FIXTURES}/props_incomplete.json"
