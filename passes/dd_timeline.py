@@ -2,10 +2,14 @@
 estimate that ``--dd auto`` minimizes.
 
 Timing is the noise model's (targets/noise.py): moment k starts at T_k and lasts D_k, its slowest
-operation; every operation starts at T_k and its qubit idles for the rest of the moment. A qubit's
-idle window runs from the end of one of its operations to the start of its next (or to the
-measurement). DD gates go only into moments of the window where the qubit has nothing to do and
-which last at least as long as the gate, so no moment gets longer and nobody else's timing moves.
+operation; every circuit operation starts at T_k and its qubit idles for the rest of the moment.
+A qubit's idle window runs from the end of one of its operations to the start of its next (or to
+the measurement). A DD gate goes into a moment of the window where the qubit has nothing to do
+and which lasts at least as long as the gate, at an offset o in [0, D_k - d] from the moment's
+start (``Schedule.offsets``): it ends within the moment, so no moment gets longer and nobody
+else's timing moves. Within a moment each qubit is then idle over [0, b0) with sign s0 and over
+[b1, D_k) with sign s1, busy over [b0, b1) (a circuit operation: b0 = 0; a pulse: o, o + d, and
+s1 = -s0); a free moment has b0 = b1 = D_k.
 
 The estimate (process infidelity, which adds over small independent errors and is the same
 number for one qubit or a pair) counts what DD changes, with the Target's idle-noise model
@@ -19,7 +23,8 @@ their calibrated error):
 - per coupler, the Z_q Z_r part (coefficient zeta / 4): over each stretch where both idle, cut at
   every circuit operation of either, theta = (zeta / 4) int s_q s_r dt (coherent within the
   stretch); over each of r's operations while q idles, theta = (zeta / 4) int s_q dt (r's frame
-  is unknown there); each costs sin^2(theta), stretches taken as independent;
+  is unknown there: a pulse of q in the middle of r's operation makes this 0); each costs
+  sin^2(theta), stretches taken as independent;
 - per DD gate, 3/2 of its calibrated average error (the process infidelity of a one-qubit gate).
   The idle decay a pulse replaces is not credited: the calibrated error already includes the
   qubit's decay while it plays.
@@ -63,6 +68,7 @@ class Placement:
     moments: list[int] = field(default_factory=list)
     timed: list[bool] = field(default_factory=list)
     durations: list[float] = field(default_factory=list)
+    offsets: list[float] = field(default_factory=list)  # ns after its moment's start
     cost: float = 0.0  # process infidelity of its gates
 
 
@@ -82,6 +88,11 @@ class WindowTerms:
     def delta_weight(self) -> float:
         """What changes with this window's sequence (both halves of each shared stretch)."""
         return self.local + self.pieces + self.stretches + self.cost
+
+
+def _overlap(a0: np.ndarray, a1: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
+    """Lengths of [a0, a1) intersected with [c0, c1), elementwise."""
+    return np.maximum(0.0, np.minimum(a1, c1) - np.maximum(a0, c0))
 
 
 class Timeline:
@@ -104,9 +115,12 @@ class Timeline:
             for q, o in enumerate(ops)
             for i in range(len(o))
         ]
-        # the DD state: gate time per (qubit, moment), and the sign of each moment's idle part
-        self.dd_time = np.zeros((n, m))
-        self.sign = np.ones((n, m))
+        # the DD state per (qubit, moment): busy interval [b0, b1) and the signs before / after it
+        has_op = ~np.isnan(self.op_duration)
+        self.b0 = np.where(has_op, 0.0, self.duration[None, :])
+        self.b1 = np.where(has_op, np.nan_to_num(self.op_duration), self.duration[None, :])
+        self.s0 = np.ones((n, m))
+        self.s1 = np.ones((n, m))
         self.neighbours: list[list[tuple[int, float]]] = [[] for _ in range(n)]
         for (a, b), khz in target.zz_khz.items():
             if khz and a < n and b < n:
@@ -116,14 +130,20 @@ class Timeline:
         self.sigma = target.quasi_static_sigma()
 
     # -- placement ---------------------------------------------------------------------------
+    def _timed(self, k: int, d: float, centre: float) -> float:
+        """The offset in moment ``k`` that puts a gate of duration ``d`` closest to ``centre``."""
+        return float(min(max(centre - d / 2 - self.start[k], 0.0), self.duration[k] - d))
+
     def place(self, w: Window, seq: Sequence) -> Placement | None:
-        """Each pulse in the free moment whose centre is nearest its ideal time, in order, with
-        its frame changes in the moments just before it; None if the window is too short."""
+        """Each pulse as close to its ideal time as the free moments allow (at an offset inside a
+        long one), in order, with its frame changes at the start of the moments just before it;
+        None if the window is too short."""
         q, t = w.qubit, self.target
         pulses = [pulse_gates(axis, q, t) for axis in seq.axes]
         t0 = self.start[w.first] + self.op_duration[q, w.first]
         tau = self.start[w.end] - t0
-        out, prev = Placement(), w.first
+        chosen: list[tuple[int, float, list[Gate]]] = []
+        prev = w.first
         for j, gates in enumerate(pulses):
             d = t.gate_duration(gates[-1].name, (q,))
             rest = sum(len(g) for g in pulses[j + 1 :])
@@ -132,56 +152,143 @@ class Timeline:
             if not cands:
                 return None
             ideal = t0 + seq.fractions[j] * tau
-            k = min(cands, key=lambda k: abs(self.start[k] + d / 2 - ideal))
+            k = min(cands, key=lambda k: abs(self.start[k] + self._timed(k, d, ideal) + d / 2 - ideal))
+            chosen.append((k, self._timed(k, d, ideal), gates))
+            prev = k
+        return self._placement(chosen)
+
+    def echo_moments(self, w: Window) -> list[tuple[int, float]]:
+        """(moment, centre offset) of each free moment of ``w`` in which a neighbour that has left
+        |0> plays a circuit operation at least twice as long as an X pulse: a pulse centred in the
+        middle of that operation makes int s dt over it zero, which refocuses the ZZ the
+        neighbour's operation would leave (the "pieces")."""
+        q = w.qubit
+        d = self.target.gate_duration(pulse_gates("X", q, self.target)[-1].name, (q,))
+        out = []
+        for k in w.free:
+            if self.duration[k] < d:
+                continue
+            longest = max(
+                (self.op_duration[r, k] for r, _ in self.neighbours[q] if k >= self.first_op[r]),
+                default=np.nan,
+            )
+            if longest >= 2 * d:  # nan compares False
+                out.append((k, float(longest) / 2))
+        return out
+
+    def place_echo(self, w: Window, drop: str) -> Placement | None:
+        """X pulses in the middle of the neighbours' long operations (``echo_moments``), without
+        the first or the last of them (``drop`` = "first", "last", or "none"), plus one
+        balancing pulse when their number is odd (``_balancing``); None if nothing is left or
+        no balancing pulse fits."""
+        points = self.echo_moments(w)
+        points = points[1:] if drop == "first" else points[:-1] if drop == "last" else points
+        if not points:
+            return None
+        q, t = w.qubit, self.target
+        gates = pulse_gates("X", q, t)
+        d = t.gate_duration(gates[-1].name, (q,))
+        timed = [(k, self._timed(k, d, self.start[k] + c)) for k, c in points]
+        if len(timed) % 2:
+            extra = self._balancing(w, timed, d)
+            if extra is None:
+                return None
+            timed = sorted(timed + [extra])
+        return self._placement([(k, o, gates) for k, o in timed])
+
+    def _balancing(self, w: Window, timed: list[tuple[int, float]], d: float) -> tuple[int, float] | None:
+        """The (moment, offset) of one more pulse of duration ``d``, in a free moment without a
+        pulse, that brings the window's int s dt closest to zero: the quasi-static detuning
+        and the mean-field ZZ are then refocused along with the echoed operations.
+
+        With the extra pulse at offset o of moment j, where the sign is s_j, int s dt =
+        P_j - S_j + s_j (2 o - (D_j - d)), P_j and S_j the integrals before and after moment j
+        with the given pulses; it is linear in o, so the best o is that root clipped to the
+        moment."""
+        gates = pulse_gates("X", w.qubit, self.target)
+        ks, b0, b1, s0, s1 = self._own(w, self._placement([(k, o, gates) for k, o in timed]))
+        dur = self.duration[ks]
+        weighted = s0 * b0 + s1 * (dur - b1)
+        before = np.concatenate([[0.0], np.cumsum(weighted)[:-1]])
+        after = weighted.sum() - before - weighted
+        used = {k for k, _ in timed}
+        best: tuple[float, int, float] | None = None
+        for i in range(1, len(ks)):
+            k = int(ks[i])
+            if k in used or dur[i] < d:
+                continue
+            room = dur[i] - d
+            o = min(max(0.5 * (room - (before[i] - after[i]) / s0[i]), 0.0), room)
+            resid = abs(before[i] - after[i] + s0[i] * (2 * o - room))
+            if best is None or resid < best[0]:
+                best = (resid, k, o)
+        return None if best is None else (best[1], best[2])
+
+    def _placement(self, chosen: list[tuple[int, float, list[Gate]]]) -> Placement | None:
+        """Each pulse's frame changes go at the start of the moments just before its own (they
+        take no time on the targets that have them; a gate that does not fit makes it None)."""
+        out, t = Placement(), self.target
+        for k, offset, gates in chosen:
             for i, g in enumerate(gates):
-                mk, dg = k - len(gates) + 1 + i, t.gate_duration(g.name, (q,))
-                if self.duration[mk] < dg:
+                last = i == len(gates) - 1
+                mk, dg = k - len(gates) + 1 + i, t.gate_duration(g.name, g.qubits)
+                o = offset if last else 0.0
+                if self.duration[mk] < o + dg:
                     return None
                 out.gates.append(g)
                 out.moments.append(mk)
-                out.timed.append(i == len(gates) - 1)
+                out.timed.append(last)
                 out.durations.append(dg)
-                out.cost += 1.5 * t.gate_error(g.name, (q,))
-            prev = k
+                out.offsets.append(o)
+                out.cost += 1.5 * t.gate_error(g.name, g.qubits)
         return out
 
     # -- the estimate ------------------------------------------------------------------------
-    def _own(self, w: Window, p: Placement | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The window's moments, the qubit's busy time at the start of each, and its sign."""
+    def _own(self, w: Window, p: Placement | None) -> tuple[np.ndarray, ...]:
+        """The window's moments and, per moment, the qubit's busy interval and its signs."""
+        q = w.qubit
         ks = np.arange(w.first, w.end)
-        busy = np.zeros(len(ks))
-        busy[0] = self.op_duration[w.qubit, w.first]
+        b0, b1 = self.duration[ks].copy(), self.duration[ks].copy()
+        b0[0], b1[0] = 0.0, self.op_duration[q, w.first]
         flips = np.zeros(len(ks), dtype=np.int64)
         if p is not None:
-            for mk, timed, d in zip(p.moments, p.timed, p.durations, strict=True):
-                busy[mk - w.first] = d
+            for mk, timed, d, o in zip(p.moments, p.timed, p.durations, p.offsets, strict=True):
+                b0[mk - w.first], b1[mk - w.first] = o, o + d
                 flips[mk - w.first] += timed
-        return ks, busy, np.where(np.cumsum(flips) % 2, -1.0, 1.0)
+        after = np.cumsum(flips)
+        return ks, b0, b1, np.where((after - flips) % 2, -1.0, 1.0), np.where(after % 2, -1.0, 1.0)
 
     def terms(self, w: Window, p: Placement | None) -> WindowTerms:
         """The estimate's terms for window ``w`` played with placement ``p`` (None: no DD), the
         neighbours as they are now."""
         q = w.qubit
-        ks, busy, s = self._own(w, p)
-        idle = self.duration[ks] - busy
+        ks, b0, b1, s0, s1 = self._own(w, p)
+        dur = self.duration[ks]
         cost = 0.0 if p is None else p.cost
-        if not idle.any():
+        if not (b0 + dur - b1).any():
             return WindowTerms(0.0, 0.0, 0.0, cost)
-        weighted = s * idle
+        weighted = s0 * b0 + s1 * (dur - b1)
         mean_field, pieces, stretches = 0.0, 0.0, 0.0
         for r, c in self.neighbours[q]:
             active = ks >= self.first_op[r]
             if not active[-1]:
                 continue  # r is still in |0> (it stays active once it is not): no ZZ
             mean_field += c * float(weighted[active].sum())
-            op = self.op_duration[r, ks]
-            has_op = ~np.isnan(op) & active
-            op = np.where(has_op, op, 0.0)
-            r_busy = op + self.dd_time[r, ks]
-            both = np.maximum(0.0, self.duration[ks] - np.maximum(busy, r_busy)) * active
-            piece = np.minimum(np.maximum(op - busy, 0.0), idle) * has_op
-            pieces += float((np.sin(c * s * piece) ** 2).sum())
-            sums = np.bincount(np.cumsum(has_op), weights=s * self.sign[r, ks] * both)
+            has_op = ~np.isnan(self.op_duration[r, ks]) & active
+            # r's circuit operation [0, e) while q idles
+            e = np.where(has_op, self.b1[r, ks], 0.0)
+            piece = s0 * np.minimum(b0, e) + s1 * np.maximum(0.0, e - b1)
+            pieces += float((np.sin(c * piece) ** 2).sum())
+            # both idle: q's two idle intervals against r's
+            r0, r1, rs0, rs1 = self.b0[r, ks], self.b1[r, ks], self.s0[r, ks], self.s1[r, ks]
+            zero = np.zeros_like(dur)
+            both = (
+                s0 * rs0 * np.minimum(b0, r0)
+                + s0 * rs1 * _overlap(zero, b0, r1, dur)
+                + s1 * rs0 * _overlap(b1, dur, zero, r0)
+                + s1 * rs1 * (dur - np.maximum(b1, r1))
+            ) * active
+            sums = np.bincount(np.cumsum(has_op), weights=both)
             stretches += float((np.sin(c * sums) ** 2).sum())
         local = 0.0
         if w.live:
@@ -191,6 +298,7 @@ class Timeline:
 
     def apply(self, w: Window, p: Placement | None) -> None:
         """Make ``p`` (None: nothing) the window's sequence in the state the estimate reads."""
-        ks, busy, s = self._own(w, p)
-        self.dd_time[w.qubit, w.first + 1 : w.end] = busy[1:]
-        self.sign[w.qubit, ks] = s
+        ks, b0, b1, s0, s1 = self._own(w, p)
+        q = w.qubit
+        self.b0[q, ks[1:]], self.b1[q, ks[1:]] = b0[1:], b1[1:]
+        self.s0[q, ks], self.s1[q, ks] = s0, s1

@@ -5,9 +5,11 @@ passes/dd_sequences.py), acts on its qubit alone, and goes in as one contiguous 
 two consecutive operations of that qubit: in the circuit right after the window's opening
 operation (same segment), in the schedule into moments strictly between the two. The order of
 operations on every qubit is kept and each segment's unitary changes by a global phase only.
-DD gates go only into moments that last at least as long as the gate (passes/dd_timeline.py), so
-no moment gets longer: the total duration and every other qubit's timing stay as they were, and
-ESP and the noise model see exactly the added gates.
+DD gates go only into moments that last at least as long as the gate (passes/dd_timeline.py), a
+pulse possibly starting at an offset inside the moment (``Schedule.offsets``) but always ending
+within it, so no moment gets longer: the total duration and every other qubit's timing stay as
+they were, and ESP and the noise model see exactly the added gates. An offset changes when the
+pulse plays, not the order of operations on any qubit, so it cannot change the unitary.
 
 Modes (``ctx.options["dd"]``):
 
@@ -17,7 +19,9 @@ Modes (``ctx.options["dd"]``):
   and grids, which are bipartite) and colour c plays the Walsh-timed X sequence c, so
   neighbours idling together refocus their mutual ZZ as well as their own detuning.
 - ``auto``: selective. Starting from no DD, each live window in time order takes, of nothing
-  and the candidate sequences (XX, XY4 and their quarter-period-shifted partners), the one with
+  and the candidate sequences (XX, XY4 and their quarter-period-shifted partners at their ideal
+  times, and X pulses centred in the neighbours' long operations, which echo the ZZ a qubit
+  picks up while a neighbour plays e.g. an ECR), the one with
   the lowest estimated error given its neighbours' current choices (the estimate of
   passes/dd_timeline.py: quasi-static dephasing and static ZZ refocused against the DD gates'
   calibrated error), and only when it is strictly lower; a second sweep revisits the windows
@@ -78,7 +82,7 @@ def _descend(tl: Timeline, eligible: list[Window]) -> tuple[dict[Window, Placeme
             current = chosen.get(w)
             best, best_value = current, tl.terms(w, current).delta_weight
             start = best_value
-            options = [None] + [tl.place(w, seq) for seq in AUTO_CANDIDATES]
+            options = [None] + candidates(tl, w)
             for p in options:
                 if p is current or (p is None and current is None):
                     continue
@@ -96,6 +100,16 @@ def _descend(tl: Timeline, eligible: list[Window]) -> tuple[dict[Window, Placeme
         if not changed:
             break
     return chosen, change
+
+
+def candidates(tl: Timeline, w: Window) -> list[Placement]:
+    """What ``auto`` weighs for window ``w`` besides nothing: the fraction-timed sequences at
+    their ideal times, and X pulses in the middle of the neighbours' long operations (all, all
+    but the first, all but the last; an odd count gets a balancing pulse)."""
+    out = [tl.place(w, seq) for seq in AUTO_CANDIDATES]
+    if tl.echo_moments(w):
+        out += [tl.place_echo(w, drop) for drop in ("none", "first", "last")]
+    return [p for p in out if p is not None]
 
 
 def eligible_windows(tl: Timeline) -> list[Window]:
@@ -134,10 +148,18 @@ def _insert(circuit: Circuit, schedule: Schedule, chosen: dict[Window, Placement
                     seen[q] = seen.get(q, 0) + 1
         segments.append(Segment(seg.name, ops))
     moments = [list(m) for m in schedule.moments]
+    offsets = dict(schedule.offsets)
     for p in chosen.values():
-        for g, k in zip(p.gates, p.moments, strict=True):
+        for g, k, o in zip(p.gates, p.moments, p.offsets, strict=True):
             moments[k].append(g)
-    return circuit.with_segments(segments), Schedule(moments, schedule.measured, schedule.num_qubits)
+            if o > 0:
+                offsets[(k, g.qubits[0])] = o
+    # each moment's operations in order of their start: the noisy simulator emits them in this
+    # order and splits the coherent idle phases at the offset ones (runtime/noisy_program.py)
+    for k, m in enumerate(moments):
+        m.sort(key=lambda g, k=k: offsets.get((k, g.qubits[0]), 0.0))
+    schedule = Schedule(moments, schedule.measured, schedule.num_qubits, offsets)
+    return circuit.with_segments(segments), schedule
 
 
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:

@@ -5,11 +5,17 @@ order of gates on every qubit is kept and the circuit's meaning is unchanged. A 
 long as its slowest gate; a qubit idles in a moment for that time minus its own gate's. These
 idle windows feed the noise model and the success-probability estimate, so both see the same
 timeline. All measurements form the last moment.
+
+``offsets`` lets an operation start later than its moment's start (ns from it, per (moment,
+qubit); absent = 0): dynamical decoupling puts a pi pulse inside a long moment where its qubit is
+otherwise idle, e.g. in the middle of a neighbour's two-qubit gate. An offset operation must
+still end within its moment, so moment durations (and everybody's timing) are unchanged; the
+noisy simulator's coherent idle terms split at it (runtime/noisy_program.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hqvit.ir.circuit import Circuit, Gate
 from hqvit.ir.metrics import asap_layers
@@ -21,6 +27,11 @@ class Schedule:
     moments: list[list[Gate]]
     measured: tuple[int, ...]
     num_qubits: int
+    offsets: dict[tuple[int, int], float] = field(default_factory=dict)  # (moment, qubit) -> ns
+
+    def offset(self, moment: int, qubit: int) -> float:
+        """When ``qubit``'s operation in ``moment`` starts, in ns after the moment's start."""
+        return self.offsets.get((moment, qubit), 0.0)
 
     def depth(self) -> int:
         return len(self.moments)

@@ -168,6 +168,12 @@ def noisy_operations(compiled: CompiledCircuit, noise, remap: dict[int, int], li
         for g, op in zip(layer, moment.operations, strict=True):
             gate_of[id(op)] = g.on(tuple(remap[q] for q in g.qubits))
     moment_of = {id(op): k for k, moment in enumerate(symbolic.moments) for op in moment.operations}
+    offsets = compiled.schedule.offsets
+    start_of = {
+        id(op): offsets.get((k, g.qubits[0]), 0.0)
+        for k, (layer, moment) in enumerate(zip(compiled.schedule.moments, symbolic.moments, strict=True))
+        for g, op in zip(layer, moment.operations, strict=True)
+    }
     idle = idle_coherent_operations(compiled, noise, remap, symbolic)
     out: list[tuple] = []
     done = 0  # moments whose idle phases are placed
@@ -177,11 +183,16 @@ def noisy_operations(compiled: CompiledCircuit, noise, remap: dict[int, int], li
             if g is not None:
                 k = moment_of[id(op)]
                 while done < k:  # the first operation of a later moment: earlier moments are over
-                    out.extend(idle[done])
+                    out.extend(ph for _, ph in idle[done])
+                    idle[done] = []
                     done += 1
+                # an operation starting inside its moment: the phases of the idle time before it
+                # go first (the moment's operations come in order of their start)
+                while idle[k] and idle[k][0][0] <= start_of[id(op)] and start_of[id(op)] > 0:
+                    out.append(idle[k].pop(0)[1])
             out.append(("gate", g) if g is not None else ("channel", op))
     for k in range(done, len(idle)):
-        out.extend(idle[k])
+        out.extend(ph for _, ph in idle[k])
     return coalesce_idle_phases(out, {q: i for i, q in enumerate(line)})
 
 
@@ -227,17 +238,22 @@ def coalesce_idle_phases(operations: list[tuple], index: dict[cirq.Qid, int]) ->
 
 def idle_coherent_operations(
     compiled: CompiledCircuit, noise, remap: dict[int, int], symbolic: cirq.Circuit
-) -> list[list[tuple]]:
+) -> list[list[tuple[float, tuple]]]:
     """Per moment of ``symbolic`` (the compiled schedule on the engine's qubits), the coherent idle
-    noise of its idle intervals: ("zz", (x, y, phase)) with the |11> phase zeta * t, and
-    ("detuning", (x, t, sigma_x)), compact qubits; durations from ``plan_moments`` on the same
-    operations the noise model costs, rates times the noise scale (module docstring)."""
+    noise of its idle intervals, each with the time (ns after the moment's start) it must precede:
+    ("zz", (x, y, phase)) with the |11> phase zeta * t, and ("detuning", (x, t, sigma_x)), compact
+    qubits, sorted by that time. An operation at an offset o inside its moment
+    (``Schedule.offsets``: a DD pulse) cuts its qubit's idle time there, and each coupler's
+    too: what accrues before o must precede it (time o), the rest the moment's end (time = the
+    moment's duration). Durations from ``plan_moments`` on the same operations the noise model
+    costs, rates times the noise scale (module docstring)."""
     from hqvit.targets.noise import gate_name, plan_moments
 
     target = compiled.target
     scale = float(noise.scale)
     index = noise.index  # engine qubit -> target (physical) index
     compact = {p: i for p, i in remap.items()}
+    offsets = compiled.schedule.offsets
     ops_per_moment = [
         [(gate_name(op), tuple(index[q] for q in op.qubits)) for op in m if not cirq.is_measurement(op)]
         for m in symbolic.moments
@@ -251,22 +267,38 @@ def idle_coherent_operations(
     ]
     touched: set[int] = set()
     out = []
-    for ops, plan in zip(ops_per_moment, plans, strict=True):
-        busy: dict[int, float] = {}
+    for k, (ops, plan) in enumerate(zip(ops_per_moment, plans, strict=True)):
+        span = plan.duration_ns
+        busy: dict[int, tuple[float, float]] = {}  # qubit -> [start, end) of its operation
         for name, qs in ops:
             d = target.gate_duration(name, qs)
             for q in qs:
-                busy[q] = d
+                o = offsets.get((k, q), 0.0)
+                busy[q] = (o, o + d)
         touched.update(busy)
-        here: list[tuple] = []
+        cut = {q: o for q, (o, _) in busy.items() if o > 0}
+        here: list[tuple[float, tuple]] = []
         for a, b, zeta in couplers:
-            if a in touched and b in touched:
-                t = plan.duration_ns - min(busy.get(a, 0.0), busy.get(b, 0.0))
+            if a not in touched or b not in touched:
+                continue
+            # [lo, hi) pieces between the pair's cuts; in each, the time at least one idles (a
+            # joint two-qubit gate's own time is in its calibrated error, as without cuts)
+            edges = sorted({0.0, span} | {cut[q] for q in (a, b) if q in cut})
+            (a0, a1), (b0, b1) = busy.get(a, (span, span)), busy.get(b, (span, span))
+            for lo, hi in zip(edges, edges[1:], strict=False):
+                both_busy = max(0.0, min(hi, a1, b1) - max(lo, a0, b0))
+                t = hi - lo - both_busy
                 if t > 0:
-                    here.append(("zz", (compact[a], compact[b], zeta * t)))
+                    here.append((hi, ("zz", (compact[a], compact[b], zeta * t))))
         for q, t in plan.idle:  # touched qubits only, t > 0
-            if sigma[q] > 0:
-                here.append(("detuning", (compact[q], t, float(sigma[q]))))
+            if sigma[q] <= 0:
+                continue
+            before = cut.get(q, 0.0)
+            if before > 0:
+                here.append((before, ("detuning", (compact[q], before, float(sigma[q])))))
+            if t - before > 1e-9:  # (a pulse that ends with its moment leaves float dust)
+                here.append((span, ("detuning", (compact[q], t - before, float(sigma[q])))))
+        here.sort(key=lambda x: x[0])
         out.append(here)
     return out
 

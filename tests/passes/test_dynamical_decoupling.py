@@ -100,6 +100,24 @@ def test_decoupled_circuits_are_equivalent_on_every_family(name, mode):
     assert all(g.name in cc.target.one_qubit_gates for g in added)
     if mode != "auto" and not name.startswith("ionq"):
         assert dd.dd["windows"] > 0
+    _assert_offsets_keep_the_timing(cc, dd)
+    if name == "ibm-sherbrooke":  # pulses inside long moments (mid-ECR echoes, ideal times)
+        assert dd.schedule.offsets
+
+
+def _assert_offsets_keep_the_timing(cc, dd) -> None:
+    """Only DD gates start inside their moment, each ends within it, the moments list their
+    operations in order of start, and no moment got longer."""
+    tl = Timeline(dd.schedule.moments, (), dd.schedule.num_qubits, dd.target)
+    for (k, q), o in dd.schedule.offsets.items():
+        (g,) = [g for g in dd.schedule.moments[k] if q in g.qubits]
+        assert g not in cc.schedule.moments[k] and g.qubits == (q,)
+        assert 0 < o and o + dd.target.gate_duration(g.name, g.qubits) <= tl.duration[k] + 1e-9
+    for k, m in enumerate(dd.schedule.moments):
+        starts = [dd.schedule.offset(k, g.qubits[0]) for g in m]
+        assert starts == sorted(starts)
+    before = Timeline(cc.schedule.moments, (), cc.schedule.num_qubits, cc.target)
+    assert np.array_equal(tl.duration, before.duration)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -182,6 +200,65 @@ def test_estimate_closed_forms_for_an_idle_pair():
     assert tl.terms(w0, p).local < 0.1 * terms.local
 
 
+def _echo_circuit(long_gates: int, tail: list[str]):
+    """Qubits 0, 1, 2 in a line with 100 kHz ZZ; after a ry on each, qubit 1 plays
+    ``long_gates`` 400 ns cz with qubit 2, then qubit 2 plays ``tail`` (40 ns gates); all measured."""
+    t = resolve_target("line:3@zz=100,t2star=20,d1=40,d2=400,gate=cz")
+    half = (Angle(math.pi / 2),)
+    ops = [Gate("ry", (q,), half) for q in range(3)] + [Gate("cz", (1, 2))] * long_gates
+    ops += [Gate(n, (2,), half) for n in tail]
+    circuit = Circuit(3, [Segment("main", ops + [Measure((0, 1, 2))])])
+    return circuit, schedule_asap(circuit), t
+
+
+def test_echo_in_the_middle_of_a_neighbours_long_gate_refocuses_its_zz():
+    """Qubit 0 idles beside qubit 1's two 400 ns cz: without DD each leaves the ZZ piece
+    sin^2(c 400) and the mean-field rotation c 800; an X centred in each cz (offset
+    (400 - 40) / 2 = 180) makes int s dt zero over each, so both terms vanish exactly, and the
+    pass writes the offsets into the schedule."""
+    circuit, schedule, t = _echo_circuit(2, [])
+    tl = Timeline(schedule.moments, (0, 1, 2), 3, t)
+    w0 = next(w for w in tl.windows if w.qubit == 0)
+    c = 2 * math.pi * 100e-6 / 4
+    bare = tl.terms(w0, None)
+    assert bare.pieces == pytest.approx(2 * math.sin(c * 400) ** 2, rel=1e-12)
+    assert tl.echo_moments(w0) == [(1, 200.0), (2, 200.0)]
+    p = tl.place_echo(w0, "none")
+    assert p.moments == [1, 2] and p.offsets == [180.0, 180.0]
+    echoed = tl.terms(w0, p)
+    assert echoed.pieces == 0 and echoed.local == pytest.approx(0, abs=1e-15)
+    assert echoed.delta_weight < bare.delta_weight
+    # a pulse at the moment's start (the old placement) leaves the pieces of the 360 ns after it
+    start = replace(p, offsets=[0.0, 0.0])
+    assert tl.terms(w0, start).pieces == pytest.approx(2 * math.sin(c * 360) ** 2, rel=1e-12)
+    out, sched, dd = _run(circuit, schedule, t, "auto")
+    assert sched.offsets == {(1, 0): 180.0, (2, 0): 180.0}
+    assert dd["error_estimate"]["with"] < dd["error_estimate"]["without"]
+    assert_equivalent(out, circuit, exact=True)
+
+
+@pytest.mark.parametrize(
+    "long_gates,drop,moments,offsets",
+    [
+        (3, "none", [1, 2, 3, 4], [180.0, 180.0, 180.0, 0.0]),  # 4th fills the 40 ns moment
+        (2, "first", [1, 2], [160.0, 180.0]),  # 2 o - 360 + 40 = 0 in the unechoed cz's moment
+        (2, "last", [1, 2], [180.0, 200.0]),  # -(2 o - 360) + 40 = 0
+    ],
+)
+def test_an_odd_number_of_echoes_gets_a_balancing_pulse(long_gates, drop, moments, offsets):
+    """Echoes in the middle of the cz moments, then a 40 ns moment (qubit 0 idles in it with the
+    sign left by the pulses before). An odd count gets one more pulse, at the free moment and
+    offset o where int s dt over the window vanishes (closed forms in the cases), so the
+    detuning and the mean-field ZZ are refocused with the echoed pieces."""
+    circuit, schedule, t = _echo_circuit(long_gates, ["rx"])
+    tl = Timeline(schedule.moments, (0, 1, 2), 3, t)
+    w0 = next(w for w in tl.windows if w.qubit == 0)
+    assert [k for k, _ in tl.echo_moments(w0)] == list(range(1, long_gates + 1))
+    p = tl.place_echo(w0, drop)
+    assert p.moments == moments and p.offsets == pytest.approx(offsets, abs=1e-9)
+    assert tl.terms(w0, p).local == pytest.approx(0, abs=1e-15)
+
+
 def test_a_neighbour_still_in_zero_causes_no_zz():
     t = resolve_target("line:3@zz=500")
     half = (Angle(math.pi / 2),)
@@ -228,7 +305,8 @@ def test_changing_one_window_changes_the_total_by_what_auto_compares():
     eligible = [w for w in tl.windows if w.live and w.end > w.first + 1]
     before, changes = total(), 0
     for w in [eligible[i] for i in rng.permutation(len(eligible))[:12]]:
-        p = tl.place(w, [XX, XY4, shifted(XX), shifted(XY4)][rng.integers(4)])
+        i = rng.integers(5)
+        p = tl.place_echo(w, "none") if i == 4 else tl.place(w, [XX, XY4, shifted(XX), shifted(XY4)][i])
         old, new = tl.terms(w, current.get(w)).delta_weight, tl.terms(w, p).delta_weight
         tl.apply(w, p)
         current[w] = p

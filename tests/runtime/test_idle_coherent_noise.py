@@ -128,13 +128,16 @@ def test_switched_off_terms_leave_the_engine_bit_identical():
     assert np.array_equal(off, plain)
 
 
-def test_detuning_windows_are_the_damping_windows(monkeypatch):
+@pytest.mark.parametrize("dd", ["none", "auto"])
+def test_detuning_windows_are_the_damping_windows(monkeypatch, dd):
     """Per qubit, the quasi-static phase accrues over exactly the idle time the T1 damping
     channels stand for (sum of -T1 log(1 - gamma)): the two terms share part 1's windows
-    (per moment, before ``coalesce_idle_phases`` merges them and drops the tail)."""
+    (per moment, before ``coalesce_idle_phases`` merges them and drops the tail), also where DD
+    pulses start inside their moment and cut the detuning in two."""
     monkeypatch.setattr(noisy_program, "coalesce_idle_phases", lambda ops, index: ops)
     target = resolve_target("ibm-sherbrooke")
-    compiled = compile_hqvit(CFG, target, opt=1, seed=0)
+    compiled = compile_hqvit(CFG, target, opt=1, seed=0, dd=dd)
+    assert bool(compiled.schedule.offsets) == (dd == "auto")
     noisy = NoisyAttention(CFG, compiled, 1.0, trajectories=2)
     ops = noisy_program.noisy_operations(compiled, noisy.noise, noisy.remap, noisy.line)
     t1 = target.decoherence_ns()[0]
@@ -247,3 +250,56 @@ def test_detuning_phases_give_each_trajectory_its_own_exact_state():
     # and the phases matter: without them the distribution differs
     clean = BatchedTrajectories(build_program([o for o in ops if o[0] == "gate"], 3, line, [], 0))
     assert np.abs(clean.run(np.zeros((1, 0)), 1, np.random.default_rng(0))[0][0, 0] - probs.mean(axis=0)).max() > 1e-3
+
+
+ECHO_TARGET = "line:3@t1=1e9,t2=1e9,p1=0,p2=0,zz=100,t2star=5,d1=40,d2=1000,gate=cz"
+
+
+def _echo_program(offset: float):
+    """Qubit 0 in |+>, its neighbour 1 in |1>; in moment 1 qubit 1 plays a 1000 ns cz with qubit 2
+    (|0>, so 1 stays |1>) while qubit 0 plays an x starting ``offset`` ns into the moment (a
+    schedule offset, as DD writes it); in moment 2 both flip (x, x: both busy, no ZZ, qubit 1
+    now |0>), in moment 3 qubit 0 turns back with ry(-pi/2)."""
+    from hqvit.compiler.pipeline import CompiledCircuit
+    from hqvit.ir.angles import Angle
+    from hqvit.ir.circuit import Circuit, Measure, Segment
+    from hqvit.passes.schedule import Schedule
+    from hqvit.targets.noise import TargetNoiseModel
+
+    target = resolve_target(ECHO_TARGET)
+    half = (Angle(math.pi / 2),)
+    moments = [
+        [Gate("ry", (0,), half), Gate("x", (1,))],
+        [Gate("cz", (1, 2)), Gate("x", (0,))],
+        [Gate("x", (0,)), Gate("x", (1,))],
+        [Gate("ry", (0,), (Angle(-math.pi / 2),))],
+    ]
+    circuit = Circuit(3, [Segment("main", [g for m in moments for g in m] + [Measure((0, 1, 2))])])
+    offsets = {(1, 0): offset} if offset > 0 else {}
+    schedule = Schedule(moments, (0, 1, 2), 3, offsets)
+    compiled = CompiledCircuit(circuit, circuit, target, [0, 1, 2], [0, 1, 2], schedule)
+    line = cirq.LineQubit.range(3)
+    noise = TargetNoiseModel(target, list(line), 1.0)
+    ops = noisy_program.noisy_operations(compiled, noise, {0: 0, 1: 1, 2: 2}, line)
+    return build_program(ops, 3, line, [], 0), target
+
+
+@pytest.mark.parametrize("offset", [480.0, 0.0, 240.0, 960.0])
+def test_a_pulse_inside_a_neighbours_long_gate_splits_its_zz_and_detuning(offset):
+    """Relative to qubit 1 in |1>, qubit 0's two components pick up zeta t (ZZ) and delta t
+    (detuning) over its idle time; the x at offset o swaps them, so over the cz moment the net
+    relative phase is (zeta + delta) T with T = o - (1000 - o - 40): zero for the mid-gate pulse
+    (o = 480, every trajectory exactly back to |0>), and P(qubit 0 = 1) = E sin^2(...) =
+    (1 - cos(zeta T) exp(-sigma^2 T^2 / 2)) / 2 for the others."""
+    program, target = _echo_program(offset)
+    rows = 64
+    probs = BatchedTrajectories(program).run(np.zeros((1, 0)), rows, np.random.default_rng(5))[0][0]
+    one = probs.reshape(rows, 2, 4).sum(axis=2)[:, 1]  # P(qubit 0 = 1), qubit 0 most significant
+    zeta, sigma = target.zz_rad_per_ns(0, 1), float(target.quasi_static_sigma()[0])
+    big_t = offset - (1000.0 - offset - 40.0)
+    expect = 0.5 * (1.0 - math.cos(zeta * big_t) * math.exp(-0.5 * (sigma * big_t) ** 2))
+    if offset == 480.0:
+        assert np.abs(one).max() < 1e-6  # refocused in every trajectory, ZZ and detuning alike
+    else:
+        assert expect > 0.01
+        assert abs(one.mean() - expect) < 4 * one.std(ddof=1) / math.sqrt(rows) + 1e-4
