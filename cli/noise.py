@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("noise-compare", help="a checkpoint at calibrated noise on several targets side by side")
     _add_study_args(p)
-    p.add_argument("--targets", required=True, help="comma-separated target names (required)")
+    p.add_argument(
+        "--targets",
+        required=True,
+        help="comma-separated target names, each with optional @key=value,... overrides (required)",
+    )
     p.set_defaults(func=run_compare)
 
 
@@ -126,8 +130,9 @@ def run_sweep(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from hqvit.runtime.distributed import init
     from hqvit.studies.noise_study import compare, load_study, parse_dd, plot_compare, validate_options  # torch
+    from hqvit.targets.registry import split_target_list
 
-    names = [t for t in args.targets.split(",") if t.strip()]
+    names = split_target_list(args.targets)
     dd = parse_dd(args.dd)
     validate_options(names, args.trajectories, args.shots, dd=dd)
     setup = load_study(args.checkpoint, args.limit)

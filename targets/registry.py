@@ -52,6 +52,21 @@ def split_overrides(name: str) -> tuple[str, list[tuple[str, str]]]:
     return base, items
 
 
+def split_target_list(text: str) -> list[str]:
+    """A comma-separated list of target names, where a name's own ``@key=value,...`` overrides
+    also use commas: a piece holding ``=`` but no ``@`` continues the overrides of the name
+    before it when that name has some (``ibm-torino@zz=0,t2star_ratio=1,willow105`` is two)."""
+    out: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        if out and "=" in piece and "@" not in piece and "@" in out[-1]:
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return out
+
+
 def resolve_target(name: str) -> Target:
     """The target ``name`` names, with its ``@key=value`` overrides applied: the generic profile
     keys (generic topologies only) and the idle-noise keys ``zz``, ``t2star``, ``t2star_ratio``

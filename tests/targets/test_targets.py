@@ -12,6 +12,7 @@ from hqvit.compiler.hqvit import HQViTConfig
 from hqvit.compiler.pipeline import compile_hqvit
 from hqvit.ir.errors import CalibrationWarning, InputError
 from hqvit.targets import describe, resolve_target
+from hqvit.targets.registry import split_target_list
 from hqvit.targets.schema import load_target_file, save_target_file, target_from_dict, target_to_dict
 from tests.helpers import COMPILED_ATOL, assert_equivalent
 
@@ -45,6 +46,12 @@ def test_profile_overrides():
     t = resolve_target("grid:2x2@p2=0.02,t1=50,t2=40,gate=cz,d2=120")
     assert t.two_qubit_gate == "cz" and t.median_two_qubit_error() == 0.02
     assert t.t1_us[0] == 50 and t.durations_ns["two_qubit"] == 120
+
+
+def test_target_lists_keep_each_targets_overrides():
+    names = split_target_list("ibm-torino@zz=0,t2star_ratio=1, willow105,line:4@p2=0.02,t1=50,sycamore23,")
+    assert names == ["ibm-torino@zz=0,t2star_ratio=1", "willow105", "line:4@p2=0.02,t1=50", "sycamore23"]
+    assert resolve_target(names[2]).t1_us[0] == 50
 
 
 @pytest.mark.parametrize("bad", ["grid:2x2@p9=1", "line:x", "heavy-hex:4", "ring:2", "grid:2x2@gate=foo", "warp:9"])
