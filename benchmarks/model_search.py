@@ -81,7 +81,9 @@ def main() -> None:
     )
     result: dict = {"dataset": args.dataset, "image": args.image, "patch": args.patch, "variants": {}}
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
-        base = TrainConfig(dataset=args.dataset, image=image, patch=patch, attention=variant, backend="exact", threads=args.threads)
+        base = TrainConfig(
+            dataset=args.dataset, image=image, patch=patch, attention=variant, backend="exact", threads=args.threads
+        )
         runs = Path(args.runs_dir) / f"{args.dataset}-{args.image}-{variant}"
         entry: dict = {"base": asdict(base), "trials": [], "final": []}
         result["variants"][variant] = entry
