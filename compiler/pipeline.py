@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import ParamSpec, TypeVar
 
 import cirq
-import numpy as np
 
 from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
 from hqvit.compiler.passmanager import PassManager, best_of
@@ -271,7 +270,7 @@ def compile_circuit(
     real = target or ideal_target(logical.num_qubits)
     synthesis = synthesis_applies(logical, real, opt)
     path = "synthesis" if synthesis else "generic"
-    uneven = not real.ideal and not real.fully_connected and not _uniform(real)
+    uneven = not real.ideal and not real.fully_connected and not real.uniform_errors
     if opt == 3 and noise_aware and uneven:
         candidates = [(seed, True, "generic")] + [
             (seed * ESP_SEEDS + k, aware, "generic")
@@ -330,17 +329,6 @@ def _label(seed: int, aware: bool, path: str = "generic") -> str:
 
 def _candidate(logical, target, config, opt, seed, aware, path="generic"):
     return lambda: _compile(logical, target, config, opt, seed, aware, path)
-
-
-def _uniform(target: Target) -> bool:
-    """True when every error is the same: the noise-blind compile would repeat the noise-aware one."""
-    return (
-        len(set(target.couplers.values())) <= 1
-        and np.ptp(target.one_qubit_error) == 0
-        and np.ptp(target.readout_error) == 0
-        and np.ptp(target.t1_us) == 0
-        and np.ptp(target.t2_us) == 0
-    )
 
 
 def _compile(

@@ -168,6 +168,18 @@ class Target:
         n = self.num_qubits
         return len(self.couplers) == n * (n - 1) // 2
 
+    @property
+    def uniform_errors(self) -> bool:
+        """Every coupler, qubit and readout error and every T1 / T2 the same: a noise-blind
+        compile would repeat the noise-aware one."""
+        return (
+            len(set(self.couplers.values())) <= 1
+            and np.ptp(self.one_qubit_error) == 0
+            and np.ptp(self.readout_error) == 0
+            and np.ptp(self.t1_us) == 0
+            and np.ptp(self.t2_us) == 0
+        )
+
     def coupled(self, a: int, b: int) -> bool:
         return (min(a, b), max(a, b)) in self.couplers
 

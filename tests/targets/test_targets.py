@@ -290,3 +290,11 @@ def test_target_file_with_missing_calibration_follows_the_same_rule(tmp_path):
     d["qubits"][1]["t2_us"] = "long"  # present but wrong is an error, not a gap
     with pytest.raises(InputError, match=r"qubits\[1\].t2_us"):
         target_from_dict(d)
+
+
+def test_uniform_errors_tells_generic_profiles_from_calibrations():
+    assert resolve_target("grid:3x3").uniform_errors and resolve_target("line:4@p2=0.02").uniform_errors
+    assert not resolve_target("ibm-torino").uniform_errors and not resolve_target("willow105").uniform_errors
+    uneven = resolve_target("line:3")
+    uneven.t1_us = np.array([100.0, 100.0, 90.0])
+    assert not uneven.uniform_errors
