@@ -196,6 +196,47 @@ class Timeline:
             timed = sorted(timed + [extra])
         return self._placement([(k, o, gates) for k, o in timed])
 
+    def place_segments(self, w: Window, min_len: float) -> Placement | None:
+        """An X pulse centred in every stretch of ``w`` at least ``min_len`` ns long over which
+        no neighbour that has left |0> changes: no operation or DD pulse of a neighbour starts
+        or ends inside it, so each neighbour's sign (and busy state) is constant there, and the
+        pulse makes int s_q dt, int s_q s_r dt and the ZZ piece of a neighbour's operation all
+        zero over it (ADAPT-style staggering against the neighbours' current choices; with an
+        operation of the neighbour the stretch is that operation, the mid-gate echo). One pulse
+        per moment (the schedule holds one operation per qubit and moment), in a free moment of
+        ``w`` that fits it; an odd count gets a balancing pulse; None if there is none."""
+        q, t = w.qubit, self.target
+        gates = pulse_gates("X", q, t)
+        d = t.gate_duration(gates[-1].name, (q,))
+        ks = np.arange(w.first, w.end)
+        t0, t1 = self.start[w.first] + self.op_duration[q, w.first], self.start[w.end]
+        cuts = [np.array([t0, t1])]
+        for r, _ in self.neighbours[q]:
+            active = ks >= self.first_op[r]
+            if not active[-1]:
+                continue
+            b0, b1 = self.b0[r, ks], self.b1[r, ks]
+            busy = (b1 > b0) & active
+            cuts += [(self.start[ks] + b0)[busy], (self.start[ks] + b1)[busy]]
+        edges = np.unique(np.clip(np.concatenate(cuts), t0, t1))
+        timed: dict[int, float] = {}
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            if hi - lo < min_len:
+                continue
+            mid = 0.5 * (lo + hi)
+            k = int(np.searchsorted(self.start, mid, side="right")) - 1
+            if w.first < k < w.end and k not in timed and self.duration[k] >= d:
+                timed[k] = self._timed(k, d, mid)
+        chosen = sorted(timed.items())
+        if not chosen:
+            return None
+        if len(chosen) % 2:
+            extra = self._balancing(w, chosen, d)
+            if extra is None:
+                return None
+            chosen = sorted(chosen + [extra])
+        return self._placement([(k, o, gates) for k, o in chosen])
+
     def _balancing(self, w: Window, timed: list[tuple[int, float]], d: float) -> tuple[int, float] | None:
         """The (moment, offset) of one more pulse of duration ``d``, in a free moment without a
         pulse, that brings the window's int s dt closest to zero: the quasi-static detuning

@@ -41,12 +41,15 @@ import networkx as nx
 from hqvit.ir.circuit import Circuit, Gate, Segment
 from hqvit.ir.errors import InputError
 from hqvit.passes.base import PassContext
-from hqvit.passes.dd_sequences import AUTO_CANDIDATES, XX, XY4, Sequence, staggered
+from hqvit.passes.dd_sequences import AUTO_CANDIDATES, XX, XY4, Sequence, pulse_gates, staggered
 from hqvit.passes.dd_timeline import Placement, Timeline, Window
 from hqvit.passes.schedule import Schedule
 
 MODES = ("none", "xx", "xy4", "staggered", "auto")
 SWEEPS = 2  # auto: the second sweep sees every neighbour's choice; more rarely changes anything
+# auto's staggered candidates: a pulse in every stretch of constant neighbours at least this many
+# pulse durations long (denser sequences refocus more and cost more pulses; the estimate chooses)
+SEGMENT_LENGTHS = (4, 16, 64)
 
 
 def colours(tl: Timeline) -> dict[int, int]:
@@ -104,11 +107,15 @@ def _descend(tl: Timeline, eligible: list[Window]) -> tuple[dict[Window, Placeme
 
 def candidates(tl: Timeline, w: Window) -> list[Placement]:
     """What ``auto`` weighs for window ``w`` besides nothing: the fraction-timed sequences at
-    their ideal times, and X pulses in the middle of the neighbours' long operations (all, all
-    but the first, all but the last; an odd count gets a balancing pulse)."""
+    their ideal times; X pulses in the middle of the neighbours' long operations (all, all but
+    the first, all but the last; an odd count gets a balancing pulse); and X pulses in the
+    middle of every long enough stretch where the neighbours (operations and current DD
+    pulses) do not change (``Timeline.place_segments``)."""
     out = [tl.place(w, seq) for seq in AUTO_CANDIDATES]
     if tl.echo_moments(w):
         out += [tl.place_echo(w, drop) for drop in ("none", "first", "last")]
+    d = tl.target.gate_duration(pulse_gates("X", w.qubit, tl.target)[-1].name, (w.qubit,))
+    out += [tl.place_segments(w, f * d) for f in SEGMENT_LENGTHS]
     return [p for p in out if p is not None]
 
 

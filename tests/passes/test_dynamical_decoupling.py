@@ -200,12 +200,14 @@ def test_estimate_closed_forms_for_an_idle_pair():
     assert tl.terms(w0, p).local < 0.1 * terms.local
 
 
-def _echo_circuit(long_gates: int, tail: list[str]):
-    """Qubits 0, 1, 2 in a line with 100 kHz ZZ; after a ry on each, qubit 1 plays
-    ``long_gates`` 400 ns cz with qubit 2, then qubit 2 plays ``tail`` (40 ns gates); all measured."""
+def _echo_circuit(long_gates: int, tail: list[str], head: tuple[str, ...] = ()):
+    """Qubits 0, 1, 2 in a line with 100 kHz ZZ; after a ry on each (and ``head`` on qubit 2),
+    qubit 1 plays ``long_gates`` 400 ns cz with qubit 2, then qubit 2 plays ``tail`` (40 ns
+    gates); all measured."""
     t = resolve_target("line:3@zz=100,t2star=20,d1=40,d2=400,gate=cz")
     half = (Angle(math.pi / 2),)
-    ops = [Gate("ry", (q,), half) for q in range(3)] + [Gate("cz", (1, 2))] * long_gates
+    ops = [Gate("ry", (q,), half) for q in range(3)] + [Gate(n, (2,), half) for n in head]
+    ops += [Gate("cz", (1, 2))] * long_gates
     ops += [Gate(n, (2,), half) for n in tail]
     circuit = Circuit(3, [Segment("main", ops + [Measure((0, 1, 2))])])
     return circuit, schedule_asap(circuit), t
@@ -238,25 +240,55 @@ def test_echo_in_the_middle_of_a_neighbours_long_gate_refocuses_its_zz():
 
 
 @pytest.mark.parametrize(
-    "long_gates,drop,moments,offsets",
+    "long_gates,drop,moments,offsets,head",
     [
-        (3, "none", [1, 2, 3, 4], [180.0, 180.0, 180.0, 0.0]),  # 4th fills the 40 ns moment
-        (2, "first", [1, 2], [160.0, 180.0]),  # 2 o - 360 + 40 = 0 in the unechoed cz's moment
-        (2, "last", [1, 2], [180.0, 200.0]),  # -(2 o - 360) + 40 = 0
+        (3, "none", [1, 2, 3, 4], [180.0, 180.0, 180.0, 0.0], ()),  # 4th fills the 40 ns moment
+        (2, "first", [1, 2], [160.0, 180.0], ()),  # 2 o - 360 + 40 = 0 in the unechoed cz's moment
+        (2, "last", [1, 2], [180.0, 200.0], ()),  # -(2 o - 360) + 40 = 0
+        # a 40 ns moment first (idle, +): 40 - (2 o - 360) + 40 = 0 in the cz's moment; a pulse
+        # filling the 40 ns moment instead would leave 400 + 40
+        (2, "last", [2, 3], [180.0, 220.0], ("rx",)),
     ],
 )
-def test_an_odd_number_of_echoes_gets_a_balancing_pulse(long_gates, drop, moments, offsets):
+def test_an_odd_number_of_echoes_gets_a_balancing_pulse(long_gates, drop, moments, offsets, head):
     """Echoes in the middle of the cz moments, then a 40 ns moment (qubit 0 idles in it with the
     sign left by the pulses before). An odd count gets one more pulse, at the free moment and
     offset o where int s dt over the window vanishes (closed forms in the cases), so the
     detuning and the mean-field ZZ are refocused with the echoed pieces."""
-    circuit, schedule, t = _echo_circuit(long_gates, ["rx"])
+    circuit, schedule, t = _echo_circuit(long_gates, ["rx"], head)
     tl = Timeline(schedule.moments, (0, 1, 2), 3, t)
     w0 = next(w for w in tl.windows if w.qubit == 0)
-    assert [k for k, _ in tl.echo_moments(w0)] == list(range(1, long_gates + 1))
+    first = 1 + len(head)
+    assert [k for k, _ in tl.echo_moments(w0)] == list(range(first, first + long_gates))
     p = tl.place_echo(w0, drop)
     assert p.moments == moments and p.offsets == pytest.approx(offsets, abs=1e-9)
     assert tl.terms(w0, p).local == pytest.approx(0, abs=1e-15)
+
+
+def test_pulses_in_the_middle_of_each_constant_stretch_stagger_against_a_neighbour():
+    """Qubits 0 and 1 idle while 2 and 3 play four 400 ns cz (moments 1-4 from t = 40 ns);
+    qubit 1 has X pulses at the starts of moments 1 and 4 ([40, 80) and [1240, 1280)). Both-idle
+    ZZ of the pair without DD on qubit 0: -360 - 400 - 400 + 360 = -800 ns of s_0 s_1. Qubit 0's
+    stretches of constant neighbour are [80, 1240) and [1280, 1640); its pulses centred at 660
+    and 1460 (offsets 200 in moments 2 and 4) zero int s_0 s_1 over each, and int s_0 dt =
+    600 - 760 + 160 = 0 as well."""
+    t = resolve_target("line:4@zz=100,t2star=20,d1=40,d2=400,gate=cz")
+    half = (Angle(math.pi / 2),)
+    ops = [Gate("ry", (q,), half) for q in range(4)] + [Gate("cz", (2, 3))] * 4
+    circuit = Circuit(4, [Segment("main", ops + [Measure((0, 1, 2, 3))])])
+    tl = Timeline(schedule_asap(circuit).moments, (0, 1, 2, 3), 4, t)
+    w0, w1 = (next(w for w in tl.windows if w.qubit == q) for q in (0, 1))
+    x1 = pulse_gates("X", 1, t)
+    tl.apply(w1, tl._placement([(1, 0.0, x1), (4, 0.0, x1)]))
+    c = 2 * math.pi * 100e-6 / 4
+    assert tl.terms(w0, None).stretches == pytest.approx(math.sin(c * 800) ** 2, rel=1e-12)
+    p = tl.place_segments(w0, 160.0)
+    assert p.moments == [2, 4] and p.offsets == pytest.approx([200.0, 200.0], abs=1e-9)
+    terms = tl.terms(w0, p)
+    assert terms.stretches == pytest.approx(0, abs=1e-15) and terms.local == pytest.approx(0, abs=1e-15)
+    # stretches shorter than min_len get nothing: only [80, 1240) and a balancing pulse
+    q = tl.place_segments(w0, 500.0)
+    assert len(q.gates) == 2 and q.moments[0] == 2
 
 
 def test_a_neighbour_still_in_zero_causes_no_zz():
