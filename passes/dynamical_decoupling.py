@@ -31,7 +31,7 @@ Modes (``ctx.options["dd"]``):
 
 A window is live unless it is the tail of a qubit that is never measured. The pass records
 ``ctx.properties["dd"]``: the mode, windows decoupled out of those with room, DD gates and
-pulses, and the estimate's total without and with DD.
+pulses (and how many start inside their moment), and the estimate's total without and with DD.
 """
 
 from __future__ import annotations
@@ -189,6 +189,7 @@ def run(circuit: Circuit, ctx: PassContext) -> Circuit:
         "windows_with_room": len(eligible_windows(tl)),
         "gates": sum(len(p.gates) for p in chosen.values()),
         "pulses": sum(sum(p.timed) for p in chosen.values()),
+        "pulses_inside_moments": sum(o > 0 for p in chosen.values() for o in p.offsets),
         # each change moved the total by exactly the change compared (dd_timeline.WindowTerms)
         "error_estimate": {"without": without, "with": without + change},
     }
