@@ -19,9 +19,10 @@ Modes (``ctx.options["dd"]``):
   and grids, which are bipartite) and colour c plays the Walsh-timed X sequence c, so
   neighbours idling together refocus their mutual ZZ as well as their own detuning.
 - ``auto``: selective. Starting from no DD, each live window in time order takes, of nothing
-  and the candidate sequences (XX, XY4 and their quarter-period-shifted partners at their ideal
-  times, and X pulses centred in the neighbours' long operations, which echo the ZZ a qubit
-  picks up while a neighbour plays e.g. an ECR), the one with
+  and the candidates (``candidates``: XX, XY4 and their quarter-period-shifted partners at their
+  ideal times; X pulses centred in the neighbours' long operations, which echo the ZZ a qubit
+  picks up while a neighbour plays e.g. an ECR; X pulses centred in every long stretch where
+  the neighbours do not change, staggered against their current pulses), the one with
   the lowest estimated error given its neighbours' current choices (the estimate of
   passes/dd_timeline.py: quasi-static dephasing and static ZZ refocused against the DD gates'
   calibrated error), and only when it is strictly lower; a second sweep revisits the windows
