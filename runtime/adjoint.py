@@ -254,6 +254,27 @@ class AdjointEngine:
         self._prefix_slots = np.flatnonzero(np.any(self.prefix.table.coeff[:, : self.n_data] != 0, axis=1))
         self.fused = FusedSuffix(self.suffix, readout, self._suffix_slots, self.n_data, self.dtype) if fused else None
 
+    def state_bytes(self, heads: int, keep: bool) -> int:
+        """Bytes of (2^N) state arrays one image holds at the peak of a chunk: of a forward + backward
+        with kept states (``keep``) or of a forward alone. An estimate for the chunk planner
+        (``hqvit.runtime.state_budget``), counted from the arrays the passes allocate and checked
+        against measured peaks by ``benchmarks/qsim_memory.py``; ``heads`` rows share one prefix."""
+        row = (1 << self.num_qubits) * torch.empty(0, dtype=self.dtype).element_size()
+        if self.fused is not None:
+            # the trainable blocks' inputs, but for the first one's when the heads share it
+            kept = sum(1 for b in self.fused.blocks if b.fixed is None)
+            kept -= int(heads > 1 and not self.fused.per_image and kept > 0)
+            # a block's pass holds its input, a permuted copy and its output; the backward (which
+            # releases what it has used) the kept inputs plus the co-state, its un-applied and
+            # permuted copies
+            units = kept + 3 if keep else 3
+            # per image, not per head: the prefix (complex, 2, when simulated on qsim), and in the
+            # backward its co-state and autograd's temporaries for the encoding
+            shared = 4 if keep else 2
+        else:  # gate-by-gate: state and co-state concatenated, float64 probabilities and dL/dp
+            units, shared = (10, 5) if keep else (5, 2)
+        return row * (heads * units + shared)
+
     def _zero(self, k: int) -> torch.Tensor:
         psi = torch.zeros(k, 1 << self.num_qubits, dtype=self.dtype)
         psi[:, 0] = 1.0
@@ -265,10 +286,17 @@ class AdjointEngine:
         return self.prefix.run(self._zero(data.shape[0]), self.prefix.angles(sym))
 
     def forward(
-        self, data: np.ndarray, params: np.ndarray, valid: np.ndarray, prefix: torch.Tensor | None = None
+        self,
+        data: np.ndarray,
+        params: np.ndarray,
+        valid: np.ndarray,
+        prefix: torch.Tensor | None = None,
+        keep: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, AdjointState]:
         """data (B, n_data), params (H, n_trainable), valid (B, T) -> S (B, H, T, T) float64,
-        mask (B, T), and the state ``vjp`` needs. ``prefix``: encoded states computed elsewhere."""
+        mask (B, T), and the state ``vjp`` needs. ``prefix``: encoded states computed elsewhere.
+        ``keep``: False when no ``vjp`` follows, so the fused suffix keeps no block inputs (the
+        returned state then serves no backward)."""
         b, h = data.shape[0], params.shape[0]
         if prefix is None:
             prefix = self.encoded_states(data)
@@ -287,7 +315,7 @@ class AdjointEngine:
             else:  # one set of matrices per head, shared by the images
                 angles = self.suffix.table.bind(np.concatenate([np.zeros((h, self.n_data)), params], axis=1))
             with torch.no_grad():
-                s, mask, fused = self.fused.forward(prefix, angles, h, valid_t, keep=True)
+                s, mask, fused = self.fused.forward(prefix, angles, h, valid_t, keep=keep)
             state = AdjointState(prefix, fused.final, symbols, valid_t, fused)
         else:
             final = self.suffix.run(prefix.repeat_interleave(h, dim=0), self.suffix.angles(symbols.reshape(b * h, -1)))
@@ -304,15 +332,18 @@ class AdjointEngine:
         return attention_torch(joint_torch(self.readout, probs), valid)
 
     def _suffix_vjp(
-        self, state: AdjointState, grad_s: np.ndarray, need_prefix: bool = True
+        self, state: AdjointState, grad_s: np.ndarray, need_prefix: bool = True, release: bool = False
     ) -> tuple[np.ndarray, np.ndarray, torch.Tensor | None]:
         """dL/dparams (H, n_trainable) and dL/ddata (B, n_data) from the suffix, and the co-state at
-        the prefix (B * H, 2^N) when ``need_prefix``."""
+        the prefix (B * H, 2^N) when ``need_prefix``. ``release``: ``state`` is used once, and its
+        suffix states are dropped as the sweep passes them."""
         b, h = state.symbols.shape[:2]
         coeff = torch.from_numpy(self.suffix.table.coeff)
         if state.fused is not None:
             grad_t = torch.from_numpy(np.ascontiguousarray(grad_s)).reshape(b * h, *grad_s.shape[2:])
-            grad, phi0 = self.fused.backward(state.fused, grad_t, need_prefix)
+            if release:
+                state.final = None  # the fused state holds the same tensor until it is used
+            grad, phi0 = self.fused.backward(state.fused, grad_t, need_prefix, release)
             g_sym = (grad @ coeff).numpy()  # (G, n_symbols), G = heads or images x heads
             if g_sym.shape[0] == h and not self.fused.per_image:  # already summed over the images
                 return g_sym[:, self.n_data :], np.zeros((b, self.n_data)), phi0
@@ -330,26 +361,30 @@ class AdjointEngine:
         return g_sym[:, :, self.n_data :].sum(axis=0), g_sym[:, :, : self.n_data].sum(axis=1), phi0
 
     def vjp_prefix(
-        self, state: AdjointState, grad_s: np.ndarray, need_prefix: bool = True
+        self, state: AdjointState, grad_s: np.ndarray, need_prefix: bool = True, release: bool = False
     ) -> tuple[np.ndarray, torch.Tensor | None]:
-        """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable) and dL/dprefix (B, 2^N) float64 for a
+        """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable) and dL/dprefix (B, 2^N), real in the
+        state's precision (float32 for complex64: a float64 copy would only be rounded back), for a
         real prefix state psi0 (the closed form), None unless ``need_prefix``. With p = |U psi0|^2
         and phi = (dL/dp) U psi0, dL/dpsi0 = 2 Re(U^dagger phi), and U^dagger phi is the co-state
         the suffix sweep ends with; heads add up because they all start from psi0. The suffix must
-        not depend on data symbols (their contribution is not returned)."""
+        not depend on data symbols (their contribution is not returned). ``release``: as in
+        ``_suffix_vjp``."""
         b, h = state.symbols.shape[:2]
-        g_params, _, phi0 = self._suffix_vjp(state, grad_s, need_prefix)
+        g_params, _, phi0 = self._suffix_vjp(state, grad_s, need_prefix, release)
         if not need_prefix:
             return g_params, None
         g_prefix = 2.0 * phi0.reshape(b, h, -1).sum(dim=1)
-        g_prefix = (g_prefix.real if g_prefix.is_complex() else g_prefix).double()
-        return g_params, g_prefix
+        return g_params, g_prefix.real if g_prefix.is_complex() else g_prefix
 
-    def vjp(self, state: AdjointState, grad_s: np.ndarray, need_data: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable), dL/ddata (B, n_data) or None."""
+    def vjp(
+        self, state: AdjointState, grad_s: np.ndarray, need_data: bool, release: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable), dL/ddata (B, n_data) or None.
+        ``release``: as in ``_suffix_vjp``."""
         b, h = state.symbols.shape[:2]
         sweep_prefix = need_data and len(self._prefix_slots) > 0
-        g_params, g_data, phi0 = self._suffix_vjp(state, grad_s, sweep_prefix)
+        g_params, g_data, phi0 = self._suffix_vjp(state, grad_s, sweep_prefix, release)
         if not need_data:
             return g_params, None
         if sweep_prefix:

@@ -18,7 +18,10 @@ a Python call per gate. Here the suffix's gates are prepared once:
   matrices, and a block is applied as one batched matmul over the state: in place of the axes it
   acts on when they are adjacent, else after one permutation that moves them first (the layout is
   tracked, never permuted back in the forward; first, not last, keeps the copy's innermost runs
-  long and the matmul a (2^k x 2^k) @ (2^k x rest) product per image).
+  long and the matmul a (2^k x 2^k) @ (2^k x rest) product per image). A permutation also moves
+  the axes of the blocks right after it that would need their own, so one copy serves them;
+- the heads share the encoded state: it stays one row per image until the first block with
+  per-head matrices, whose matmul broadcasts it (no copy of the state per head).
 
 Gradients: with p = |psi|^2 and the co-state phi = (dL/dp) psi after the last block,
 dL/dtheta_j = 2 Re <phi_b | dU_b/dtheta_j | psi_{b-1}> = 2 Re sum_xy (dU_b/dtheta_j)_xy C_xy with
@@ -203,21 +206,39 @@ class FusedSuffix:
                 last[w] = max(last.get(w, -1), home)
         self.blocks = blocks
         layout = list(range(n))  # state axis -> wire
-        for blk in blocks:
+        for i, blk in enumerate(blocks):
             pos = sorted(layout.index(w) for w in blk.wires)
             if pos[-1] - pos[0] == len(pos) - 1:
                 blk.mode, blk.before, blk.after = "view", pos[0], n - 1 - pos[-1]
                 blk.wires = [layout[p] for p in pos]
             else:
-                others = [w for w in layout if w not in blk.wires]
                 blk.wires = [layout[p] for p in pos]
-                new = blk.wires + others
+                front = self._front(blk.wires, blocks[i + 1 :], layout)
+                new = front + [w for w in layout if w not in set(front)]
                 blk.mode, blk.perm = "permute", tuple(layout.index(w) for w in new)
                 blk.before, blk.after = 0, n - len(pos)
                 layout = new
             self._prepare(blk)
         self.layout = layout
         self._prepare_readout(readout, [wire[q] for q in readout.kept])
+
+    @staticmethod
+    def _front(wires: list[int], later: list[_Block], layout: list[int]) -> list[int]:
+        """The axes a permuting block moves first: its own wires, then, each as one adjacent group,
+        those of the blocks right after it on other wires that would need a permutation of their
+        own. One copy of the state then serves them all (the Bell measurement's CNOT + H pairs
+        fill two 4-qubit blocks on interleaved axes: one permutation instead of two)."""
+        front, used = list(wires), set(wires)
+        for blk in later:
+            if used & set(blk.wires):
+                break
+            tentative = front + [w for w in layout if w not in used]
+            pos = sorted(tentative.index(w) for w in blk.wires)
+            if pos[-1] - pos[0] == len(pos) - 1:  # adjacent anyway: a view of the permuted copy
+                break
+            front += sorted(blk.wires, key=layout.index)
+            used |= set(blk.wires)
+        return front
 
     def _prepare(self, blk: _Block) -> None:
         k = len(blk.wires)
@@ -327,13 +348,15 @@ class FusedSuffix:
 
     @staticmethod
     def _apply(x: torch.Tensor, m: torch.Tensor, blk: _Block) -> torch.Tensor:
-        """U applied to a block view: (K, 2^N) in the layout after the block."""
-        k = x.shape[0] * x.shape[1]
+        """U applied to a block view: (K, 2^N) in the layout after the block. A view shared by the
+        heads (G = 1) and per-head matrices broadcast to one row per image and head."""
         if x.dim() == 5:  # axes after the block: U @ (2^k, R) slices
-            return _matmul(m, x).view(k, -1)
-        if m.shape[0] == 1:  # the block's axes last: one GEMM
-            return (x.reshape(-1, m.shape[-1]) @ m[0].T).view(k, -1)
-        return torch.matmul(x, m.transpose(-1, -2)[None]).view(k, -1)
+            y = _matmul(m, x)
+        elif m.shape[0] == 1:  # the block's axes last: one GEMM
+            y = (x.reshape(-1, m.shape[-1]) @ m[0].T).view(x.shape)
+        else:
+            y = torch.matmul(x, m.transpose(-1, -2)[None])
+        return y.view(y.shape[0] * y.shape[1], -1)
 
     def forward(
         self, prefix: torch.Tensor, angles: np.ndarray, heads: int, valid: torch.Tensor, keep: bool
@@ -342,14 +365,20 @@ class FusedSuffix:
         or B * heads (per image); valid (B * heads, T). -> S (B * heads, T, T) float64, mask, state."""
         groups = angles.shape[0]
         psi = prefix.to(self.dtype)
-        if heads > 1:
+        # the heads start from the same state: it stays one row per image (no copy per head) until
+        # the first block with one matrix per head, whose matmul broadcasts it
+        shared = heads > 1 and groups == heads
+        if heads > 1 and not shared:
             psi = psi.repeat_interleave(heads, dim=0)
         mats, derivs = self.bind(angles)
         inputs: list[torch.Tensor | None] = []
         for blk, m in zip(self.blocks, mats, strict=True):
-            x = self._block_view(psi, blk, groups)
+            x = self._block_view(psi, blk, 1 if shared else groups)
             inputs.append(x if keep and blk.fixed is None else None)
             psi = self._apply(x, m, blk)
+            shared = shared and m.shape[0] == 1
+        if shared:  # no block had per-head matrices
+            psi = psi.repeat_interleave(heads, dim=0)
         joint = self._joint(psi)
         t = self.tokens
         p1 = joint[..., 1]
@@ -375,10 +404,12 @@ class FusedSuffix:
         return (p @ self.weights).double()
 
     def backward(
-        self, state: FusedState, grad_s: torch.Tensor, need_prefix: bool
+        self, state: FusedState, grad_s: torch.Tensor, need_prefix: bool, release: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """grad_s (K, T, T) -> dL/dangle (G, n_angles) float64 and, if ``need_prefix``, the co-state
-        U^dagger phi at the suffix's start (K, 2^N) in the prefix's qubit order."""
+        U^dagger phi at the suffix's start (K, 2^N) in the prefix's qubit order. ``release``: drop
+        ``state``'s final state and block inputs as soon as they are used (a single-use state), so
+        the sweep's peak holds only the inputs still ahead of it."""
         t = self.tokens
         joint = state.joint.detach().requires_grad_()
         with torch.enable_grad():
@@ -398,6 +429,8 @@ class FusedSuffix:
             dl_dp = (g @ self.weights.T).view((k,) + (2,) * (self.index_bits + self.summed_bits) + ones)
         phi = torch.empty_like(state.final)
         torch.mul(self._readout_view(state.final), dl_dp, out=self._readout_view(phi))
+        if release:
+            state.final = None
         groups = state.groups
         grad = torch.zeros(groups, self.num_angles, dtype=torch.float64)
         first = 0 if need_prefix else next((i for i, b in enumerate(self.blocks) if b.fixed is None), len(self.blocks))
@@ -405,6 +438,8 @@ class FusedSuffix:
             blk, m = self.blocks[i], state.mats[i]
             phi_v = self._out_view(phi, blk, groups)
             x = state.inputs[i]
+            if release:
+                state.inputs[i] = None
             if x is not None:
                 if x.dim() == 5:
                     c = (phi_v.conj() @ x.transpose(-1, -2)).sum(dim=(0, 2))
@@ -413,6 +448,7 @@ class FusedSuffix:
                 c = c.to(torch.complex128).numpy()
                 g = 2.0 * np.einsum("jgxy,gxy->gj", state.derivs[i], c).real
                 grad[:, blk.slots] += torch.from_numpy(g)
+                del x
             if i > first or need_prefix:
                 phi = self._unapply(phi_v, m, blk)
         return grad, (phi if need_prefix else None)

@@ -16,7 +16,8 @@ Its encoded state is built in closed form (``hqvit.runtime.closed_form_prefix``:
 by the layout at the encode / trainable boundary) once that construction has been checked
 against qsim's simulation of the prefix for this circuit; otherwise it is simulated on qsim.
 With the closed form, data gradients are torch autograd of x / ||x|| instead of a reverse sweep
-through the encoding gates.
+through the encoding gates. The adjoint path works through a mini-batch in chunks of images that
+keep its state arrays within ``state_budget`` bytes (``hqvit.runtime.state_budget``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from hqvit.runtime.closed_form_prefix import (
 from hqvit.runtime.encoding import data_bindings
 from hqvit.runtime.qsim_backend import QsimExecutor, QsimOptions
 from hqvit.runtime.readout import Readout, attention_from_joint
+from hqvit.runtime.state_budget import DEFAULT_STATE_BUDGET, ChunkPlan, plan_chunks
 
 SHIFT = math.pi / 2
 GRADIENTS = ("adjoint", "shift")
@@ -63,6 +65,7 @@ class QsimAttention:
         dtype: torch.dtype = torch.complex64,
         prefix: str = "auto",
         fused: bool = True,
+        state_budget: int = DEFAULT_STATE_BUDGET,
     ):
         """``gradient``: "adjoint" (noiseless exact evaluation; ignored with ``shots``, which
         always uses parameter shift) or "shift". ``dtype``: the adjoint path's state precision
@@ -70,7 +73,9 @@ class QsimAttention:
         qsim). ``prefix``: "auto" builds the adjoint path's encoded state in closed form when
         the check against qsim passes (``prefix_path`` says which is used), "simulate" never.
         ``fused``: the adjoint path simulates the suffix as fused blocks (``fused_suffix``); False
-        keeps the gate-by-gate sweep (a reference for tests and benchmarks)."""
+        keeps the gate-by-gate sweep (a reference for tests and benchmarks). ``state_budget``: bytes
+        of state arrays the adjoint path may hold at once; larger batches are simulated in chunks
+        of images (``hqvit.runtime.state_budget``)."""
         if gradient not in GRADIENTS:
             raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
         if prefix not in PREFIXES:
@@ -82,6 +87,9 @@ class QsimAttention:
         final = [remap[p] for p in self.compiled.final_layout]
         self.executor = QsimExecutor(circuit, options)
         self.readout = Readout(cfg, self.compiled.logical.registers, final, circuit.num_qubits)
+        if state_budget < 1:
+            raise ValueError(f"state_budget must be a positive number of bytes, got {state_budget}")
+        self.state_budget = state_budget
         if shots is not None and shots < 1:
             raise ValueError(f"shots must be positive, got {shots}")
         self.shots = shots
@@ -161,10 +169,18 @@ class QsimAttention:
         If ``states`` is a list, each image's encoded state is appended to it (for ``vjp``)."""
         ex = self.executor
         if self.adjoint is not None:
-            s, mask, state = self.adjoint.forward(data, params, valid, self._encoded(data, params))
-            if states is not None:
-                states.append(state)
-            return s, mask
+            plan = self.plan(data.shape[0], params.shape[0], states is not None)
+            if plan.keep:
+                s, mask, state = self.adjoint.forward(data, params, valid, self._encoded(data, params))
+                if states is not None:
+                    states.append(state)
+                return s, mask
+            # nothing kept: ``vjp`` recomputes chunk by chunk
+            parts = [
+                self.adjoint.forward(data[c], params, valid[c], self._encoded(data[c], params), keep=False)[:2]
+                for c in plan.chunks(plan.forward)
+            ]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         b, h, t = data.shape[0], params.shape[0], self.cfg.tokens
         s_out = np.zeros((b, h, t, t))
         mask_out = np.zeros((b, t), dtype=bool)
@@ -176,6 +192,77 @@ class QsimAttention:
             s_out[i] = s
             mask_out[i] = m.all(axis=0)
         return s_out, mask_out
+
+    def plan(self, images: int, heads: int, grad: bool) -> ChunkPlan:
+        """How the adjoint path splits ``images`` images (``grad``: a backward follows)."""
+        engine = self.adjoint
+        keep, forward = engine.state_bytes(heads, True), engine.state_bytes(heads, False)
+        return plan_chunks(images, keep, forward, self.state_budget, grad)
+
+    def _real(self) -> torch.dtype:
+        """The closed-form prefix's dtype: the state's precision (the engine would round it)."""
+        return torch.float32 if self.adjoint.dtype in (torch.float32, torch.complex64) else torch.float64
+
+    def closed_form_forward(
+        self, amplitudes: torch.Tensor, params: np.ndarray, valid: np.ndarray, grad: bool
+    ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+        """amplitudes (B, 2^n) of one copy -> S (B, H, T, T), mask (B, T) and, when ``grad`` and the
+        batch fits the budget in one chunk, what ``closed_form_vjp`` needs (else None: it recomputes)."""
+        b, h = amplitudes.shape[0], params.shape[0]
+        plan = self.plan(b, h, grad)
+        engine = self.adjoint
+        zeros = np.zeros((b, engine.n_data))  # the suffix does not read them (checked)
+        if plan.keep:
+            leaf, prefix = self._closed_prefix(amplitudes)
+            s, mask, state = engine.forward(zeros, params, valid, prefix.detach())
+            return s, mask, (leaf, prefix, state)
+        parts = []
+        for c in plan.chunks(plan.forward):
+            with torch.no_grad():
+                prefix = self.closed_form.state(amplitudes[c].to(self._real()))
+            parts.append(engine.forward(zeros[c], params, valid[c], prefix, keep=False)[:2])
+            del prefix
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), None
+
+    def _closed_prefix(self, amplitudes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a leaf for the amplitudes, the prefix state built from it with autograd's graph)."""
+        leaf = amplitudes.detach().requires_grad_()
+        with torch.enable_grad():
+            return leaf, self.closed_form.state(leaf.to(self._real()))
+
+    def closed_form_vjp(
+        self,
+        amplitudes: torch.Tensor,
+        params: np.ndarray,
+        valid: np.ndarray,
+        grad_s: np.ndarray,
+        need_amplitudes: bool,
+        kept: tuple | None,
+    ) -> tuple[np.ndarray, torch.Tensor | None]:
+        """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable), dL/damplitudes (B, 2^n) or None.
+        ``kept``: ``closed_form_forward``'s; None recomputes each chunk's forward first."""
+        b, h = amplitudes.shape[0], params.shape[0]
+        engine = self.adjoint
+        if kept is not None:
+            todo = [(slice(0, b), kept)]
+        else:
+            plan = self.plan(b, h, True)
+            todo = [(c, None) for c in plan.chunks(plan.backward)]
+        g_params = np.zeros(params.shape)
+        g_amp = torch.zeros_like(amplitudes) if need_amplitudes else None
+        for c, chunk in todo:
+            if chunk is None:
+                leaf, prefix = self._closed_prefix(amplitudes[c])
+                state = engine.forward(np.zeros((leaf.shape[0], engine.n_data)), params, valid[c], prefix.detach())[2]
+            else:
+                leaf, prefix, state = chunk
+            g, g_prefix = engine.vjp_prefix(state, grad_s[c], need_amplitudes, release=True)
+            del state
+            g_params += g
+            if need_amplitudes:
+                (g_amp[c],) = torch.autograd.grad(prefix, leaf, g_prefix.to(prefix.dtype))
+            del leaf, prefix, chunk, g_prefix
+        return g_params, g_amp
 
     def _encoded(self, data: np.ndarray, params: np.ndarray) -> torch.Tensor | None:
         """Encoded states in closed form (float64) when verified, else from qsim (faster than
@@ -202,16 +289,18 @@ class QsimAttention:
         ``states``: the encoded states ``forward`` kept, so they are not simulated again."""
         if self.adjoint is not None:
             kept = states[0] if states and isinstance(states[0], AdjointState) else None
-            if kept is None:
-                kept = self.adjoint.forward(data, params, valid, self._encoded(data, params))[2]
-            if self.closed_form is None or not need_data:
-                return self.adjoint.vjp(kept, grad_s, need_data)
-            # d prefix / d angles by autograd of the closed form, not a sweep through the encoding
-            g_params, g_prefix = self.adjoint.vjp_prefix(kept, grad_s)
-            angles = torch.from_numpy(data).requires_grad_()
-            with torch.enable_grad():
-                (g_data,) = torch.autograd.grad(self.closed_form.from_angles(angles), angles, g_prefix)
-            return g_params, g_data.numpy()
+            if kept is not None:
+                return self._adjoint_vjp(kept, data, grad_s, need_data)
+            # nothing kept (the batch was chunked, or no forward ran): recompute chunk by chunk
+            plan = self.plan(data.shape[0], params.shape[0], True)
+            g_params, g_data = np.zeros(params.shape), []
+            for c in plan.chunks(plan.backward):
+                chunk = self.adjoint.forward(data[c], params, valid[c], self._encoded(data[c], params))[2]
+                g, gd = self._adjoint_vjp(chunk, data[c], grad_s[c], need_data)
+                del chunk
+                g_params += g
+                g_data.append(gd)
+            return g_params, np.concatenate(g_data) if need_data else None
         ex = self.executor
         b, h = data.shape[0], params.shape[0]
         slots = self.suffix_slots
@@ -234,6 +323,20 @@ class QsimAttention:
             if need_data:
                 g_data[i] = self._data_vjp(base_prefix, state, base, valid[i], grad_s[i])
         return g_params, g_data
+
+    def _adjoint_vjp(
+        self, kept: AdjointState, data: np.ndarray, grad_s: np.ndarray, need_data: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``vjp`` of the images whose forward state is ``kept``."""
+        if self.closed_form is None or not need_data:
+            return self.adjoint.vjp(kept, grad_s, need_data, release=True)
+        # d prefix / d angles by autograd of the closed form, not a sweep through the encoding
+        g_params, g_prefix = self.adjoint.vjp_prefix(kept, grad_s, release=True)
+        angles = torch.from_numpy(data).requires_grad_()
+        with torch.enable_grad():
+            prefix = self.closed_form.from_angles(angles)
+            (g_data,) = torch.autograd.grad(prefix, angles, g_prefix.to(prefix.dtype))
+        return g_params, g_data.numpy()
 
     def _data_vjp(
         self, base_prefix: np.ndarray, state: np.ndarray, suffix: np.ndarray, valid: np.ndarray, grad_s: np.ndarray
@@ -289,27 +392,37 @@ class _QsimAttentionFn(torch.autograd.Function):
 
 
 class _ClosedFormAttentionFn(torch.autograd.Function):
-    """S from a closed-form encoded state (B, 2^N), real, in the engine's precision; backward
-    returns dL/dstate, which torch carries on to the tokens through x / ||x||."""
+    """S from the amplitudes (B, 2^n) of one copy, whose closed-form encoded state a (x) a is built
+    inside, chunk by chunk within the state budget; backward returns dL/damplitudes, which torch
+    carries on to the tokens through x / ||x||."""
 
     @staticmethod
-    def forward(ctx, prefix, params, valid, backend: QsimAttention):
-        engine = backend.adjoint
-        data = np.zeros((prefix.shape[0], engine.n_data))  # the suffix does not read them (checked)
-        s, mask, state = engine.forward(data, params.detach().double().numpy(), valid.numpy(), prefix.detach())
-        ctx.backend, ctx.state = backend, state
-        ctx.param_dtype, ctx.prefix_dtype = params.dtype, prefix.dtype
+    def forward(ctx, amplitudes, params, valid, backend: QsimAttention):
+        grad = torch.is_grad_enabled() and any(ctx.needs_input_grad[:2])
+        p, v = params.detach().double().numpy(), valid.numpy()
+        s, mask, kept = backend.closed_form_forward(amplitudes.detach(), p, v, grad)
+        ctx.backend, ctx.kept = backend, kept
+        ctx.param_dtype = params.dtype
+        ctx.save_for_backward(amplitudes, params, valid)
         mask_t = torch.from_numpy(mask)
         ctx.mark_non_differentiable(mask_t)
         return torch.from_numpy(s), mask_t
 
     @staticmethod
     def backward(ctx, grad_s, _grad_mask):
+        amplitudes, params, valid = ctx.saved_tensors
+        kept, ctx.kept = ctx.kept, None
         # the co-state is carried back to the encoded state only when the tokens need a gradient
-        g_params, g_prefix = ctx.backend.adjoint.vjp_prefix(ctx.state, grad_s.numpy(), ctx.needs_input_grad[0])
-        ctx.state = None
-        g_prefix = g_prefix.to(ctx.prefix_dtype) if g_prefix is not None else None
-        return g_prefix, torch.from_numpy(g_params).to(ctx.param_dtype), None, None
+        g_params, g_amp = ctx.backend.closed_form_vjp(
+            amplitudes.detach(),
+            params.detach().double().numpy(),
+            valid.numpy(),
+            grad_s.numpy(),
+            ctx.needs_input_grad[0],
+            kept,
+        )
+        del kept
+        return g_amp, torch.from_numpy(g_params).to(ctx.param_dtype), None, None
 
 
 def qsim_attention(
@@ -318,9 +431,7 @@ def qsim_attention(
     """tokens (B, T, d), params (H, n_trainable) -> S (B, H, T, T) float64, mask (B, T)."""
     valid = (tokens.detach() ** 2).sum(-1) > 0
     if backend.closed_form is not None:
-        # a (x) a built at the state's precision: the engine would round a float64 one anyway
-        real = torch.float32 if backend.adjoint.dtype in (torch.float32, torch.complex64) else torch.float64
-        prefix = backend.closed_form.state(amplitudes_from_tokens(tokens).to(real))
-        return _ClosedFormAttentionFn.apply(prefix, params, valid, backend)
+        # a (x) a is built chunk by chunk inside, at the state's precision
+        return _ClosedFormAttentionFn.apply(amplitudes_from_tokens(tokens), params, valid, backend)
     data = data_bindings(tokens)
     return _QsimAttentionFn.apply(data, params, valid, backend)

@@ -63,12 +63,19 @@ def test_fused_equals_gate_by_gate_on_compiled_circuits(target):
     assert all(len(b.wires) <= 4 for b in blocks)
     if target is None:  # U_Q, U_K, then the Bell measurement's CNOT + H pairs: four 4-qubit blocks
         assert [len(b.slots) for b in blocks] == [8, 8, 0, 0]
+        # the two pair blocks interleave the copies' axes: one permuted copy of the state serves both
+        assert [b.mode for b in blocks] == ["view", "view", "permute", "view"]
 
 
 def test_fused_two_heads_and_the_cswap_lowering():
     cfg = HQViTConfig((8, 8), (4, 4), heads=2, swap_test="cswap")
     backend = QsimAttention(cfg)
-    _compare(backend.executor.circuit, backend.readout, heads=2)
+    engine = _compare(backend.executor.circuit, backend.readout, heads=2)
+    # the heads share the encoded state up to U_Q's block: its kept input is one row per image
+    data, params, valid, _ = _inputs(engine, 3, 2, cfg.tokens)
+    state = engine.forward(data, params, valid)[2].fused
+    first = next(i for i, b in enumerate(engine.fused.blocks) if b.fixed is None)
+    assert state.inputs[first].shape[:2] == (3, 1) and state.final.shape[0] == 6
 
 
 def _synthetic(cfg: HQViTConfig) -> tuple[Circuit, Readout]:
