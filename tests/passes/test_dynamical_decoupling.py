@@ -337,8 +337,11 @@ def test_changing_one_window_changes_the_total_by_what_auto_compares():
     eligible = [w for w in tl.windows if w.live and w.end > w.first + 1]
     before, changes = total(), 0
     for w in [eligible[i] for i in rng.permutation(len(eligible))[:12]]:
-        i = rng.integers(5)
-        p = tl.place_echo(w, "none") if i == 4 else tl.place(w, [XX, XY4, shifted(XX), shifted(XY4)][i])
+        i = rng.integers(6)  # the fixed sequences, the mid-gate echo, the stagger (offset pulses)
+        if i < 4:
+            p = tl.place(w, [XX, XY4, shifted(XX), shifted(XY4)][i])
+        else:
+            p = tl.place_echo(w, "none") if i == 4 else tl.place_segments(w, 200.0)
         old, new = tl.terms(w, current.get(w)).delta_weight, tl.terms(w, p).delta_weight
         tl.apply(w, p)
         current[w] = p
