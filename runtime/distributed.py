@@ -27,6 +27,7 @@ import math
 import os
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -138,6 +139,30 @@ def rank_threads(qubits: int, ranks: Ranks, requested: int | None) -> int:
     return threads_for(qubits, cores=max(1, idle_cores() // ranks.local_world), load=0.0)
 
 
+def requested_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when set to a positive integer (``torchrun`` sets 1 for several ranks
+    per machine), else None: for the commands without a ``--threads`` option."""
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+@contextmanager
+def thread_limit(threads: int) -> Iterator[None]:
+    """torch's threads and every BLAS / OpenMP pool of the process (numpy's OpenBLAS does not
+    follow ``torch.set_num_threads``) at ``threads`` inside, restored after. Numpy's default is
+    every core: the trajectory engine then spent 5.2 instead of 3.0 CPU seconds per image (16
+    qubits, 8 trajectories, 2-core VM under load) and ran 2x slower."""
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def contiguous_grads(model: torch.nn.Module) -> torch.nn.Module:
     """Make every gradient contiguous before it is accumulated: the quantum angles' gradient comes
     back as a strided view of the backend's array, which DDP would copy into its bucket with a
@@ -146,6 +171,53 @@ def contiguous_grads(model: torch.nn.Module) -> torch.nn.Module:
         if p.requires_grad:
             p.register_hook(lambda g: g.contiguous())
     return model
+
+
+class StepVote:
+    """Whether every rank's loss of this step is finite, agreed on without a collective of its
+    own: the flag rides in DDP's gradient all-reduce (``attach_vote``), one synchronization per
+    step instead of two (each costs a scheduler wake-up of every rank, milliseconds on a loaded
+    machine, against ~20 ms of work per rank at --batch 32 on MNIST 16x16).
+
+    The gradients need no vote: after the all-reduce every rank holds the same averaged ones, so
+    each rank's own check of them agrees with the others'.
+    """
+
+    def __init__(self) -> None:
+        self.local = 0.0  # 1.0 when this rank's loss is not finite
+        self.bad_ranks: float | None = None  # ranks with a non-finite loss, once the all-reduce ran
+
+    def arm(self, loss: torch.Tensor) -> None:
+        """Before ``backward``: this rank's flag for the coming all-reduce."""
+        self.local, self.bad_ranks = float(not bool(torch.isfinite(loss))), None
+
+    def hook(self, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+        """DDP's default all-reduce (divide by the world size, then sum), with the flag appended to
+        the bucket reduced last in the step."""
+        buffer = bucket.buffer().div_(dist.get_world_size())
+        if not bucket.is_last():
+            return dist.all_reduce(buffer, async_op=True).get_future().then(lambda f: f.value()[0])
+        flat = torch.cat([buffer, buffer.new_tensor([self.local])])
+
+        def done(f: torch.futures.Future) -> torch.Tensor:
+            out = f.value()[0]
+            self.bad_ranks = float(out[-1])
+            return out[:-1]
+
+        return dist.all_reduce(flat, async_op=True).get_future().then(done)
+
+
+def _vote_hook(vote, bucket):  # noqa: ANN001, ANN202
+    # unannotated: DDP rejects a hook whose annotations are not the classes themselves, and this
+    # module's postponed annotations would make them strings
+    return vote.hook(bucket)
+
+
+def attach_vote(net: torch.nn.parallel.DistributedDataParallel) -> StepVote:
+    """A ``StepVote`` carried by ``net``'s gradient all-reduce from the next backward on."""
+    vote = StepVote()
+    net.register_comm_hook(vote, _vote_hook)
+    return vote
 
 
 def share(n: int, rank: int, world: int) -> tuple[int, int]:

@@ -25,6 +25,8 @@ from hqvit.runtime.distributed import (
     GlobalBatchSampler,
     Ranks,
     RankStopped,
+    StepVote,
+    attach_vote,
     contiguous_grads,
     first_line,
     init,
@@ -191,12 +193,15 @@ def _check_resumable(cfg: TrainConfig, ckpt: dict, path: str) -> None:
             )
 
 
-def _all_finite(loss: torch.Tensor, model: nn.Module, ranks: Ranks = SINGLE) -> bool:
-    """The loss and every gradient finite; with several ranks, on all of them (one vote each, so
-    every rank stops at the same step)."""
-    ok = bool(torch.isfinite(loss)) and all(
-        p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters()
-    )
+def _all_finite(loss: torch.Tensor, model: nn.Module, ranks: Ranks = SINGLE, vote: StepVote | None = None) -> bool:
+    """The loss and every gradient finite; with several ranks, on all of them, so every rank
+    stops at the same step: the losses' flags came with the gradient all-reduce (``vote``), and
+    the averaged gradients are the same on every rank (a collective of its own only if the vote
+    did not run)."""
+    grads_ok = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters())
+    if vote is not None and vote.bad_ranks is not None:
+        return vote.bad_ranks == 0 and grads_ok
+    ok = bool(torch.isfinite(loss)) and grads_ok
     return ranks.sum([float(not ok)])[0] == 0 if ranks.active else ok
 
 
@@ -344,6 +349,7 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log, 
         train_seconds, samples = ckpt.get("train_seconds", 0.0), ckpt.get("train_samples", 0)
     # every rank holds the same parameters (same seed or checkpoint); DDP all-reduces the gradients
     net = nn.parallel.DistributedDataParallel(contiguous_grads(model)) if ranks.active else model
+    vote = attach_vote(net) if ranks.active else None  # the finite-loss vote rides the all-reduce
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT_NAME
     tr, va = validation_split(ds, tr, cfg)
@@ -369,8 +375,10 @@ def _train_locked(cfg: TrainConfig, ckpt: dict | None, resume: str | None, log, 
                         group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
                 opt.zero_grad()
                 loss, loss_sum = _step_loss(net, x_tr, y_tr, idx, global_n, ranks)
+                if vote is not None:
+                    vote.arm(loss)
                 loss.backward()
-                if not _all_finite(loss, model, ranks):
+                if not _all_finite(loss, model, ranks, vote):
                     kept = f"epoch {epoch}, the last good one, is kept in {ckpt_path}" if history else "no checkpoint"
                     raise TrainingDiverged(
                         f"training diverged at epoch {epoch + 1}, step {step + 1}: a non-finite loss or gradient "

@@ -24,7 +24,9 @@ was: the no-DD evaluation is reused, marked ``same_circuit``.
 Under ``torchrun`` each rank evaluates a contiguous part of the images of every point (whole
 batches), with each image's own trajectory seed, and the per-image results are gathered in
 image order (``studies.noise_ranks``): every figure is the one a single process computes, bit for
-bit; the caller writes the files on rank 0.
+bit; the caller writes the files on rank 0. Each process runs ``study_threads`` threads (torch and
+numpy's BLAS alike): one at 16 qubits, alone or as one of two ranks on two cores, so one process
+does not spin a second BLAS thread that the other rank would need.
 
 Points finished before a Ctrl-C are kept: the caller writes them and exits 130.
 """
@@ -43,7 +45,7 @@ from hqvit.compiler.pipeline import compile_hqvit
 from hqvit.ir.errors import InputError
 from hqvit.passes.dynamical_decoupling import MODES as DD_MODES
 from hqvit.runtime.checkpoint import load_checkpoint
-from hqvit.runtime.distributed import SINGLE, Ranks, shard
+from hqvit.runtime.distributed import SINGLE, Ranks, rank_threads, requested_threads, shard, thread_limit
 from hqvit.runtime.model import ModelConfig, VisionTransformer, quantum_backends
 from hqvit.runtime.noisy_attention import NoisyAttention
 from hqvit.runtime.train import checkpoint_configs, prepare, restore_model, seed_everything
@@ -274,6 +276,12 @@ def evaluate_with_dd(
     return point
 
 
+def study_threads(setup: StudySetup, ranks: Ranks = SINGLE) -> int:
+    """Threads of a study's process: ``OMP_NUM_THREADS`` if set, else the thread rule of
+    ``runtime.threads`` on this rank's share of the cores (one thread up to 16 qubits)."""
+    return rank_threads(setup.mcfg.circuit.logical_qubits, ranks, requested_threads())
+
+
 def compile_variants(circuit_cfg, target, opt: int, seed: int, dd: list[str]) -> dict:
     """Mode -> the circuit compiled with that DD (the same compile as without: the pass runs
     after the preset has chosen its compile)."""
@@ -304,6 +312,24 @@ def sweep(
 ) -> dict:
     """Every scale's point on ``target_name``; ``on_point`` after each (rank 0 passes the writer)."""
     validate_options([target_name], trajectories, shots, scales, dd)
+    threads = study_threads(setup, ranks)
+    with thread_limit(threads):
+        return _sweep(setup, target_name, scales, trajectories, shots, seed, opt, on_point, list(dd), ranks, threads)
+
+
+def _sweep(
+    setup: StudySetup,
+    target_name: str,
+    scales: list[float],
+    trajectories: int,
+    shots: int | None,
+    seed: int,
+    opt: int,
+    on_point,
+    dd: list[str],
+    ranks: Ranks,
+    threads: int,
+) -> dict:
     target = resolve_target(target_name)
     compiled = compile_hqvit(setup.mcfg.circuit, target, opt=opt, seed=seed)
     variants = compile_variants(setup.mcfg.circuit, target, opt, seed, list(dd))
@@ -316,6 +342,7 @@ def sweep(
         "dd": list(dd),
         "compiled": compiled_summary(compiled),
         "compiled_dd": {mode: compiled_summary(c) for mode, c in variants.items()},
+        "threads": threads,
         "points": [],
         "interrupted": False,
     }
@@ -343,12 +370,30 @@ def compare(
 ) -> dict:
     """Each target at calibrated noise; ``on_point`` after each (rank 0 passes the writer)."""
     validate_options(target_names, trajectories, shots, dd=dd)
+    threads = study_threads(setup, ranks)
+    with thread_limit(threads):
+        return _compare(setup, target_names, trajectories, shots, seed, opt, on_point, list(dd), ranks, threads)
+
+
+def _compare(
+    setup: StudySetup,
+    target_names: list[str],
+    trajectories: int,
+    shots: int | None,
+    seed: int,
+    opt: int,
+    on_point,
+    dd: list[str],
+    ranks: Ranks,
+    threads: int,
+) -> dict:
     result = {
         "checkpoint": setup.checkpoint,
         "trajectories": trajectories,
         "shots": shots,
         "seed": seed,
         "dd": list(dd),
+        "threads": threads,
         "targets": [],
         "interrupted": False,
     }

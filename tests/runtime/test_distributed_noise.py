@@ -10,6 +10,7 @@ none; with shots each image samples from its own generator.
 from __future__ import annotations
 
 import pytest
+import torch
 
 from hqvit.runtime.distributed import init
 from hqvit.runtime.train import TrainConfig, train
@@ -56,3 +57,34 @@ def test_a_comparison_on_two_ranks_gives_the_single_process_rows(checkpoint):
     one = _compare(checkpoint)
     two = run_ranks(2, _compare, checkpoint)
     assert _without_timings(two[0]["targets"]) == _without_timings(one["targets"])
+
+
+def _threads_now() -> tuple[int, int]:
+    """(torch's threads, the largest BLAS pool's threads) of this process."""
+    from threadpoolctl import threadpool_info
+
+    return torch.get_num_threads(), max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+def test_a_study_runs_the_thread_rule_in_torch_and_blas_and_restores_them(checkpoint, monkeypatch):
+    import hqvit.studies.noise_study as noise_study
+
+    seen = []
+    evaluate = noise_study.evaluate_with_dd
+
+    def spy(*args, **kwargs):
+        seen.append(_threads_now())
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(noise_study, "evaluate_with_dd", spy)
+    setup = load_study(checkpoint, limit=2)
+    before = _threads_now()
+    for env, threads in ((None, 1), ("2", 2)):  # the rule (one thread at 8 qubits), then OMP_NUM_THREADS
+        if env is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", env)
+        seen.clear()
+        result = sweep(setup, "ionq-aria", [1.0], trajectories=2, shots=None, seed=0, opt=1)
+        assert result["threads"] == threads and seen == [(threads, threads)]
+        assert _threads_now() == before  # the caller's settings come back

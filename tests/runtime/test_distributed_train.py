@@ -23,9 +23,9 @@ import torch
 
 from hqvit.runtime.checkpoint import load_checkpoint
 from hqvit.runtime.data import load_dataset
-from hqvit.runtime.distributed import GlobalBatchSampler, Ranks, shard
+from hqvit.runtime.distributed import GlobalBatchSampler, Ranks, attach_vote, init, shard
 from hqvit.runtime.model import VisionTransformer
-from hqvit.runtime.train import TrainConfig, seed_everything, train
+from hqvit.runtime.train import TrainConfig, _all_finite, seed_everything, train
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
@@ -131,6 +131,35 @@ def test_two_ranks_take_the_single_process_steps(tmp_path, backend, batch):
     assert [e["train_accuracy"] for e in h1] == [e["train_accuracy"] for e in h2]
     assert h1[-1]["loss"] == pytest.approx(h2[-1]["loss"], abs=1e-5)
     assert two[1]["result"]["history"] == h2  # every rank reports the same figures
+
+
+class _NoCollective(Ranks):
+    def sum(self, values: list[float]) -> list[float]:
+        raise AssertionError("the finite check ran a collective of its own")
+
+
+def _vote_step(bad_rank: int) -> tuple[bool, list[float]]:
+    """One DDP step of a tiny model in which rank ``bad_rank``'s loss (only) is NaN, its
+    gradients finite: (this rank's finite verdict, the averaged gradient)."""
+    ranks = init()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1, bias=False)
+    net = torch.nn.parallel.DistributedDataParallel(model)
+    vote = attach_vote(net)
+    loss = net(torch.full((1, 2), float(ranks.rank + 1))).sum()
+    if ranks.rank == bad_rank:
+        loss = loss + float("nan")  # the loss alone: d(loss)/dw is unchanged
+    vote.arm(loss)
+    loss.backward()
+    verdict = _all_finite(loss, model, _NoCollective(ranks.rank, ranks.world, ranks.world, active=True), vote)
+    return verdict, model.weight.grad.flatten().tolist()
+
+
+@pytest.mark.parametrize("bad_rank", [None, 0, 1])
+def test_the_finite_loss_vote_rides_the_gradient_all_reduce(bad_rank):
+    verdicts = run_ranks(2, _vote_step, bad_rank)
+    assert [v for v, _ in verdicts] == [bad_rank is None] * 2  # every rank stops, or goes on, together
+    assert all(g == [1.5, 1.5] for _, g in verdicts)  # the mean of the ranks' gradients (1 and 2)
 
 
 def _rank_pid(launcher: subprocess.Popen, rank: int) -> int | None:
