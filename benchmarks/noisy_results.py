@@ -1,98 +1,127 @@
 """Assemble the noisy-simulation figures of issue 13 into one JSON and one Markdown table.
 
-Inputs are the JSON files written by ``noisy_throughput.py`` (before: the code at the commit
-before the batched engine, run from an unpacked copy of that commit; after: this code) and by
-``compare_noisy.py``:
+Inputs are JSON files written by ``noisy_throughput.py --mode eval`` (before: the code at the
+commit before the batched engine, run from an unpacked copy of that commit, whose noise model is
+the Markovian one; after: this code with ``--target-options zz=0,t2star_ratio=1``, the same noise
+model, and with the default model, static ZZ and quasi-static detuning on) and by
+``compare_noisy.py``. Each option takes several files (one per run, the runs interleaved in one
+sitting); a target's figure is the median over all its timed points:
 
-    python benchmarks/noisy_results.py --before-eval B.json --after-eval A.json \\
-        --before-train BT.json --after-train AT.json --aer AER.json [--out-dir benchmarks/results]
+    python benchmarks/noisy_results.py --before-eval B1.json B2.json --after-eval A1.json A2.json \\
+        --after-default-eval D1.json D2.json --aer AER.json [--before-commit C] [--after-commit C]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import statistics
 from pathlib import Path
 
-DATE, MACHINE = "2026-12-04", "vm"
+MACHINE = "vm"
 
 
-def _load(path: str | None) -> dict:
-    return json.loads(Path(path).read_text()) if path else {}
+def _base(target: str) -> str:
+    return target.split("@")[0]
+
+
+def _merge(paths: list[str] | None) -> dict[str, dict]:
+    """Base target -> its timed points (seconds per point) and load averages over every file."""
+    out: dict[str, dict] = {}
+    for path in paths or []:
+        for row in json.loads(Path(path).read_text()).get("eval", []):
+            entry = out.setdefault(_base(row["target"]), {"target": row["target"], "points": [], "load": []})
+            entry["points"] += row["seconds_per_point"]
+            entry["load"].append(row.get("load_average", [None])[0])
+            entry["images"], entry["trajectories"] = row["images"], row["trajectories"]
+    for entry in out.values():
+        entry["s_per_image_per_trajectory"] = statistics.median(entry["points"]) / (
+            entry["images"] * entry["trajectories"]
+        )
+    return out
+
+
+def _ms(x: float) -> str:
+    return f"{x * 1e3:.2f} ms"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name in ("before-eval", "after-eval", "before-train", "after-train", "aer"):
-        ap.add_argument(f"--{name}")
+    for name in ("before-eval", "after-eval", "after-default-eval"):
+        ap.add_argument(f"--{name}", nargs="+")
+    ap.add_argument("--aer")
+    ap.add_argument("--before-commit", default="7578ae8")
+    ap.add_argument("--after-commit", default="")
+    ap.add_argument("--date", default=datetime.date.today().isoformat())
     ap.add_argument("--out-dir", default="benchmarks/results")
     args = ap.parse_args()
-    before_e, after_e = _load(args.before_eval), _load(args.after_eval)
-    before_t, after_t = _load(args.before_train), _load(args.after_train)
-    aer = _load(args.aer)
-    rows_eval = []
-    for b in before_e.get("eval", []):
-        a = next(r for r in after_e["eval"] if r["target"] == b["target"])
-        rows_eval.append(
-            {
-                "target": b["target"],
-                "before_s_per_image_per_trajectory": b["seconds_per_image_per_trajectory"],
-                "after_s_per_image_per_trajectory": a["seconds_per_image_per_trajectory"],
-                "speedup": b["seconds_per_image_per_trajectory"] / a["seconds_per_image_per_trajectory"],
-                "before": b,
-                "after": a,
-            }
-        )
-    rows_train = []
-    for b in before_t.get("train", []):
-        a = next(r for r in after_t["train"] if r["target"] == b["target"] and r["trajectories"] == b["trajectories"])
-        rows_train.append(
-            {
-                "target": b["target"],
-                "trajectories": b["trajectories"],
-                "before_samples_per_s": b["samples_per_s"],
-                "after_samples_per_s": a["samples_per_s"],
-                "speedup": a["samples_per_s"] / b["samples_per_s"],
-            }
-        )
+    before, after, default = _merge(args.before_eval), _merge(args.after_eval), _merge(args.after_default_eval)
+    aer = json.loads(Path(args.aer).read_text()) if args.aer else {}
+    rows = []
+    for base, b in before.items():
+        a, d = after.get(base), default.get(base)
+        row = {"target": base, "before": b, "after_markovian": a, "after_default": d}
+        if a:
+            row["speedup_markovian"] = b["s_per_image_per_trajectory"] / a["s_per_image_per_trajectory"]
+        if d:
+            row["speedup_default"] = b["s_per_image_per_trajectory"] / d["s_per_image_per_trajectory"]
+        if a and d:
+            row["default_over_markovian"] = d["s_per_image_per_trajectory"] / a["s_per_image_per_trajectory"]
+        rows.append(row)
+    loads = [x for r in rows for k in ("before", "after_markovian", "after_default") if r[k] for x in r[k]["load"]]
+    loads = [x for x in loads if x is not None]
+    result = {
+        "date": args.date,
+        "machine": MACHINE,
+        "before_commit": args.before_commit,
+        "after_commit": args.after_commit,
+        "load_average_1min": [min(loads), max(loads)] if loads else None,
+        "eval": rows,
+        "aer": aer.get("rows", []),
+    }
     out = Path(args.out_dir)
-    result = {"date": DATE, "machine": MACHINE, "eval": rows_eval, "train": rows_train, "aer": aer.get("rows", [])}
-    (out / f"{DATE}-{MACHINE}-noisy.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / f"{args.date}-{MACHINE}-noisy.json").write_text(json.dumps(result, indent=1) + "\n")
+    load = f"load average {min(loads):.1f}-{max(loads):.1f}" if loads else "load not recorded"
     md = [
-        f"# Noisy simulation throughput ({DATE}, {MACHINE}: 2 cores shared with other work, 1 thread)",
+        f"# Noisy simulation throughput ({args.date}, {MACHINE}: 2 cores shared with other work, 1 thread)",
         "",
-        "Noise-study evaluation (digits model, calibrated noise, 32 trajectories, 16 test images, median of 3),",
-        "seconds per image per trajectory:",
+        "Noise-study evaluation (digits model, calibrated noise, 32 trajectories, 16 test images),",
+        f"seconds per image per trajectory, median of every timed point; before = {args.before_commit}"
+        f" (Markovian noise only), after = {args.after_commit or 'this code'}:",
         "",
-        "| target | before | after | speedup |",
-        "|---|---|---|---|",
+        "| target | before | after, same noise (zz=0, t2star_ratio=1) | speedup | after, default noise"
+        " (+ static ZZ, quasi-static detuning) | speedup | default / Markovian |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for r in rows_eval:
+    for r in rows:
+        a, d = r["after_markovian"], r["after_default"]
         md.append(
-            f"| {r['target']} | {r['before_s_per_image_per_trajectory'] * 1e3:.2f} ms | "
-            f"{r['after_s_per_image_per_trajectory'] * 1e3:.2f} ms | {r['speedup']:.1f}x |"
+            f"| {r['target']} | {_ms(r['before']['s_per_image_per_trajectory'])} | "
+            + (f"{_ms(a['s_per_image_per_trajectory'])} | {r['speedup_markovian']:.1f}x | " if a else "– | – | ")
+            + (f"{_ms(d['s_per_image_per_trajectory'])} | {r['speedup_default']:.1f}x | " if d else "– | – | ")
+            + (f"{r['default_over_markovian']:.1f} |" if a and d else "– |")
         )
-    md += ["", "`train --noise` (digits, --limit 20, batch 8, one epoch, median of 3), samples/s:", ""]
-    md += ["| target | trajectories | before | after | speedup |", "|---|---|---|---|---|"]
-    for r in rows_train:
-        md.append(
-            f"| {r['target']} | {r['trajectories']} | {r['before_samples_per_s']:.2f} | "
-            f"{r['after_samples_per_s']:.1f} | {r['speedup']:.0f}x |"
-        )
+    md += [
+        "",
+        f"Runs interleaved in one sitting (per round: each target after, before, after with the default model,"
+        f" one process each, a warm-up point first), {load} from other work on the 2 cores.",
+    ]
     if aer.get("rows"):
         md += ["", "Against qiskit-aer (statevector trajectories, same circuit and channels), s per trajectory:", ""]
-        md += ["| target | ours | Aer | Aer / ours | check max z |", "|---|---|---|---|---|"]
+        md += ["| target | ours | Aer | Aer / ours | check max z (quantities) |", "|---|---|---|---|---|"]
         for r in aer["rows"]:
             if "aer_error" in r:
                 md.append(f"| {r['target']} | – | – | – | Aer failed: {r['aer_error'][:80]} |")
             elif r.get("agree"):
                 md.append(
-                    f"| {r['target']} | {r['ours_s_per_trajectory'] * 1e3:.2f} ms | "
-                    f"{r['aer_s_per_trajectory'] * 1e3:.0f} ms | {r['aer_over_ours']:.0f} | {r['check_max_z']:.1f} |"
+                    f"| {r['target']} | {_ms(r['ours_s_per_trajectory'])} | "
+                    f"{r['aer_s_per_trajectory'] * 1e3:.0f} ms | {r['aer_over_ours']:.0f} | "
+                    f"{r['check_max_z']:.1f} ({r['check_quantities']}) |"
                 )
             else:
                 md.append(f"| {r['target']} | – | – | – | {r['check_max_z']:.1f} (disagree) |")
-    (out / f"{DATE}-{MACHINE}-noisy.md").write_text("\n".join(md) + "\n")
+    (out / f"{args.date}-{MACHINE}-noisy.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 

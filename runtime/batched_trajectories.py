@@ -5,6 +5,11 @@
 on the head, so they run once per image and their states (with the draws so far) are copied to
 every head: heads share those draws, which keeps each head's estimate unbiased.
 
+At set-up the program is re-cut with its static ZZ phases as diagonal passes between blocks,
+merged with the detunings' passes (``phase_fusion``), and renumbered so that each block runs on
+the rows of the qubits touched so far (``engine_layout``): the same circuit, fewer and smaller
+passes. ``program`` is that engine-side program (the builder's stays with the caller).
+
 Gradient estimator (``gradient``). A trajectory is a path k of Kraus operators; with
 psi~_k = K_k ... psi0 unnormalized, the sampling probability is P(k; theta) = ||psi~_k||^2 (the
 mixtures' probabilities, which do not depend on theta, times the damping choices, which do) and
@@ -32,7 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hqvit.runtime import noisy_kernels as nk
+from hqvit.runtime.engine_layout import by_first_touch
 from hqvit.runtime.noisy_program import NoisyProgram, sample_mixtures
+from hqvit.runtime.phase_fusion import fuse_phases
 
 JUMP_DRAWS = 64  # waiting-time uniforms drawn per trajectory; more are drawn if a row uses them all
 
@@ -55,7 +62,13 @@ class Tape:
 
 class BatchedTrajectories:
     def __init__(self, program: NoisyProgram):
-        self.program = p = program
+        # the same circuit with the ZZ phases as diagonal passes (phase_fusion), on bit positions
+        # that let each block run on the rows of the qubits touched so far (engine_layout)
+        fused, fixed = fuse_phases(program)
+        self.program, self.block_size, new_bit = by_first_touch(fused)
+        fixed.bits = new_bit[fixed.bits]
+        self.ph_fixed, self.fixed_re, self.fixed_im = fixed.vectors(program.num_qubits)
+        p = self.program
         self.split = p.first_trainable_block()
         rot = (p.elem_kind >= nk.RX) & (p.elem_kind <= nk.RZ)
         trainable = np.zeros(len(p.elem_kind), dtype=bool)
@@ -93,6 +106,7 @@ class BatchedTrajectories:
             b0,
             b1,
             p.num_qubits,
+            self.block_size,
             p.block_qubits,
             p.block_start,
             p.elem_kind,
@@ -119,6 +133,9 @@ class BatchedTrajectories:
             p.ph_start,
             p.ph_bit,
             half,
+            self.ph_fixed,
+            self.fixed_re,
+            self.fixed_im,
         )
 
     @property
@@ -133,15 +150,27 @@ class BatchedTrajectories:
         return int(max(16, min(64, (1 << 20) // (8 << self.program.num_qubits))))
 
     def run(
-        self, symbols: np.ndarray, rows: int, rng: np.random.Generator, record: bool = False
+        self,
+        symbols: np.ndarray,
+        rows: int,
+        rng: np.random.Generator,
+        record: bool = False,
+        detuning: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[list[Tape]] | None]:
         """symbols (H, n_symbols), one row per head -> probabilities (H, R, 2^N) float64 of R
         trajectories per head (each normalized, circuit qubit order), and per head the tapes of
-        its chunks of trajectories if ``record``. Deterministic given ``rng``'s state."""
+        its chunks of trajectories if ``record``. Deterministic given ``rng``'s state.
+        ``detuning`` (num_qubits,) rad/ns, if given, is every trajectory's quasi-static detuning
+        instead of a draw: the trajectories then sample the circuit conditioned on it."""
         p = self.program
         # the detunings are drawn first, and only if there are any: their values do not depend on
         # how many other draws the program needs, and a program without them draws as before
-        delta = rng.standard_normal((rows, p.num_qubits)) * p.qs_sigma[None, :] if len(p.qs_mix) else None
+        if detuning is not None:
+            delta = np.broadcast_to(np.asarray(detuning, dtype=np.float64), (rows, p.num_qubits))
+        elif len(p.qs_mix):
+            delta = rng.standard_normal((rows, p.num_qubits)) * p.qs_sigma[None, :]
+        else:
+            delta = None
         choices = sample_mixtures(p, rows, rng)
         uniforms = rng.random((rows, JUMP_DRAWS))
         if delta is not None and len(p.ph_qubit):  # exp(-i delta t Z / 2): half angle delta t / 2
@@ -237,6 +266,7 @@ class BatchedTrajectories:
             self.split,
             p.num_blocks,
             p.num_qubits,
+            self.block_size,
             p.block_qubits,
             p.block_start,
             clean,
@@ -252,6 +282,9 @@ class BatchedTrajectories:
             p.ph_start,
             p.ph_bit,
             tape.ph_half,
+            self.ph_fixed,
+            self.fixed_re,
+            self.fixed_im,
         )
         out = np.zeros(len(p.table.const))
         np.add.at(out, self.train_slots, grads[:, : len(self.train_slots)].sum(axis=0))

@@ -159,11 +159,12 @@ def _run(x0, y0, x1, y1, x2, y2, x3, y3, mr: np.ndarray, mi: np.ndarray) -> None
         y3[r] = r30 * ai0 + i30 * ar0 + r31 * ai1 + i31 * ar1 + r32 * ai2 + i32 * ar2 + r33 * ai3 + i33 * ar3
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def apply_all(
     xr: np.ndarray,
     xi: np.ndarray,
     n: int,
+    size: int,
     qa: int,
     qb: int,
     m: np.ndarray,
@@ -192,7 +193,7 @@ def apply_all(
     acc = np.zeros((n_gram, 16))
     width = lo * rows
     d1, d0 = s1 * rows, s0 * rows
-    for i0 in range(0, 1 << n, 2 * hi):
+    for i0 in range(0, size, 2 * hi):
         for i1 in range(i0, i0 + hi, 2 * lo):
             a = i1 * rows
             b, c = a + d1, a + d0
@@ -313,6 +314,7 @@ def bilinear_some(
     sr: np.ndarray,
     si: np.ndarray,
     n: int,
+    size: int,
     qa: int,
     qb: int,
     rows: np.ndarray,
@@ -325,7 +327,7 @@ def bilinear_some(
     gr = np.ascontiguousarray(gs.real).reshape(count, 16)
     gi = np.ascontiguousarray(gs.imag).reshape(count, 16)
     total = np.zeros(count)
-    for i0 in range(0, 1 << n, 2 * hi):
+    for i0 in range(0, size, 2 * hi):
         for i1 in range(i0, i0 + hi, 2 * lo):
             for k0 in range(i1, i1 + lo):
                 ks = (k0, k0 + s1, k0 + s0, k0 + s0 + s1)
@@ -372,6 +374,7 @@ def forward(
     b_start: int,
     b_end: int,
     n: int,
+    block_size: np.ndarray,
     block_qubits: np.ndarray,
     block_start: np.ndarray,
     kind: np.ndarray,
@@ -398,6 +401,9 @@ def forward(
     ph_start: np.ndarray,
     ph_bit: np.ndarray,
     ph_half: np.ndarray,
+    ph_fixed: np.ndarray,
+    fixed_re: np.ndarray,
+    fixed_im: np.ndarray,
 ) -> None:
     """Blocks [b_start, b_end) on every trajectory. ``bound`` (a lower bound on each squared
     norm, exact after every check) and ``jumps`` (jumps so far, which indexes the trajectory's
@@ -410,12 +416,15 @@ def forward(
     rows = xr.shape[1]
     for b in range(b_start, b_end):
         qa, qb = block_qubits[b, 0], block_qubits[b, 1]
+        size = block_size[b]
         lo, hi = block_start[b], block_start[b + 1]
         m = clean[b]
         recording = b >= record_from
-        p0, p1 = ph_start[b], ph_start[b + 1]
-        if p0 < p1:  # the detunings' phases due before this block
-            apply_phases(xr, xi, n, ph_bit[p0:p1], ph_half[:, p0:p1], 1.0)
+        p0, p1, f = ph_start[b], ph_start[b + 1], max(ph_fixed[b], 0)
+        if p0 < p1 or ph_fixed[b] >= 0:  # the detunings' and ZZ phases due before this block
+            apply_phases(
+                xr, xi, n, size, ph_bit[p0:p1], ph_half[:, p0:p1], 1.0, fixed_re[f], fixed_im[f], ph_fixed[b] >= 0
+            )
         if recording:
             _derivatives(elems[lo:hi], lo, kind, pos, train_index, gclean)
         if store_index[b] >= 0:
@@ -452,7 +461,7 @@ def forward(
                 special[r, b - record_from] = True
                 eff[r, b - record_from] = own[r]
                 _derivatives(mats, lo, kind, pos, train_index, gmat[r])
-        norms, rhos = apply_all(xr, xi, n, qa, qb, m, err_rows, err_fix, risky)
+        norms, rhos = apply_all(xr, xi, n, size, qa, qb, m, err_rows, err_fix, risky)
         for s in range(len(err_rows)):
             bound[err_rows[s]] = norms[s]
         if not len(risky):
@@ -484,15 +493,28 @@ def forward(
                 _derivatives(mats, lo, kind, pos, train_index, gmat[r])
         stats[2] += n_jump
         if n_jump:
-            norms = fix_some(xr, xi, n, qa, qb, jump_rows[:n_jump], jump_fix[:n_jump])
+            norms = fix_some(xr, xi, n, size, qa, qb, jump_rows[:n_jump], jump_fix[:n_jump])
             for s in range(n_jump):
                 bound[jump_rows[s]] = norms[s]
 
 
-@njit(cache=True)
-def apply_phases(xr: np.ndarray, xi: np.ndarray, n: int, bits: np.ndarray, half: np.ndarray, sign: float) -> None:
+@njit(cache=True, fastmath=True)
+def apply_phases(
+    xr: np.ndarray,
+    xi: np.ndarray,
+    n: int,
+    size: int,
+    bits: np.ndarray,
+    half: np.ndarray,
+    sign: float,
+    fre: np.ndarray,
+    fim: np.ndarray,
+    fixed: bool,
+) -> None:
     """Multiply every trajectory r (column) by the diagonal prod_k exp(-i sign half[r, k] Z_k),
-    Z_k on bit position bits[k]: one pass over the batch with a (2^k, R) table of the factors."""
+    Z_k on bit position bits[k], and, if ``fixed``, by the trajectory-independent diagonal
+    (fre + i fim)[x] (its conjugate for sign -1: the adjoint of a diagonal unitary): one pass
+    over the first ``size`` rows of the batch with a (2^k, R) table of the per-trajectory factors."""
     k, rows = len(bits), xr.shape[1]
     tr = np.empty((1 << k, rows), dtype=np.float32)
     ti = np.empty((1 << k, rows), dtype=np.float32)
@@ -507,20 +529,29 @@ def apply_phases(xr: np.ndarray, xi: np.ndarray, n: int, bits: np.ndarray, half:
     shifts = np.empty(k, dtype=np.int64)
     for m in range(k):
         shifts[m] = n - 1 - bits[m]
-    for x in range(1 << n):
+    for x in range(size):
         j = 0
         for m in range(k):
             j |= ((x >> shifts[m]) & 1) << m
-        for r in range(rows):
-            ar, ai = xr[x, r], xi[x, r]
-            cr, ci = tr[j, r], ti[j, r]
-            xr[x, r] = ar * cr - ai * ci
-            xi[x, r] = ar * ci + ai * cr
+        if fixed:
+            cr, ci = fre[x], np.float32(sign) * fim[x]
+            for r in range(rows):
+                ar, ai = xr[x, r], xi[x, r]
+                br = tr[j, r] * cr - ti[j, r] * ci
+                bi = tr[j, r] * ci + ti[j, r] * cr
+                xr[x, r] = ar * br - ai * bi
+                xi[x, r] = ar * bi + ai * br
+        else:
+            for r in range(rows):
+                ar, ai = xr[x, r], xi[x, r]
+                cr, ci = tr[j, r], ti[j, r]
+                xr[x, r] = ar * cr - ai * ci
+                xi[x, r] = ar * ci + ai * cr
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def fix_some(
-    xr: np.ndarray, xi: np.ndarray, n: int, qa: int, qb: int, rows: np.ndarray, mats: np.ndarray
+    xr: np.ndarray, xi: np.ndarray, n: int, size: int, qa: int, qb: int, rows: np.ndarray, mats: np.ndarray
 ) -> np.ndarray:
     """Apply mats[s] to trajectory rows[s] only (one pass for all of them); their squared norms."""
     s0, s1, hi, lo = _offsets(n, qa, qb)
@@ -528,7 +559,7 @@ def fix_some(
     fmr = np.ascontiguousarray(mats.real).reshape(count, 16).astype(np.float32)
     fmi = np.ascontiguousarray(mats.imag).reshape(count, 16).astype(np.float32)
     norms = np.zeros(count)
-    for i0 in range(0, 1 << n, 2 * hi):
+    for i0 in range(0, size, 2 * hi):
         for i1 in range(i0, i0 + hi, 2 * lo):
             for s in range(count):
                 norms[s] += _fix_run(xr, xi, i1, lo, s0, s1, rows[s], fmr[s], fmi[s])
@@ -542,6 +573,7 @@ def backward(
     b_from: int,
     b_to: int,
     n: int,
+    block_size: np.ndarray,
     block_qubits: np.ndarray,
     block_start: np.ndarray,
     clean: np.ndarray,
@@ -557,6 +589,9 @@ def backward(
     ph_start: np.ndarray,
     ph_bit: np.ndarray,
     ph_half: np.ndarray,
+    ph_fixed: np.ndarray,
+    fixed_re: np.ndarray,
+    fixed_im: np.ndarray,
 ) -> None:
     """Co-states phi (2^N, R) at the end -> grads[r, t] = Im <phi after the block | G_t | psi
     before it> for every trainable rotation t in blocks [b_from, b_to), sweeping phi back through
@@ -565,6 +600,7 @@ def backward(
     out = np.empty(rows)
     for b in range(b_to - 1, b_from - 1, -1):
         qa, qb = block_qubits[b, 0], block_qubits[b, 1]
+        size = block_size[b]
         mine = np.flatnonzero(special[:, b - b_from])
         s = store_index[b]
         if s >= 0:
@@ -572,13 +608,13 @@ def backward(
                 t = train_index[e]
                 if t < 0:
                     continue
-                _bilinear_all(pr, pi, store_re[s], store_im[s], n, qa, qb, gclean[t], out)
+                _bilinear_all(pr, pi, store_re[s], store_im[s], n, size, qa, qb, gclean[t], out)
                 grads[:, t] = out
                 if len(mine):
                     gs = np.empty((len(mine), 4, 4), dtype=np.complex128)
                     for i in range(len(mine)):
                         gs[i] = gmat[mine[i], t]
-                    own = bilinear_some(pr, pi, store_re[s], store_im[s], n, qa, qb, mine, gs)
+                    own = bilinear_some(pr, pi, store_re[s], store_im[s], n, size, qa, qb, mine, gs)
                     for i in range(len(mine)):
                         grads[mine[i], t] = own[i]
         madj = np.ascontiguousarray(clean[b].conj().T)
@@ -587,15 +623,26 @@ def backward(
             minv = np.linalg.inv(madj)
             for i in range(len(mine)):
                 fixes[i] = eff[mine[i], b - b_from].conj().T @ minv
-        apply_all(pr, pi, n, qa, qb, madj, mine, fixes, mine[:0])
-        p0, p1 = ph_start[b], ph_start[b + 1]
-        if p0 < p1:  # the adjoint of the phases before the block
-            apply_phases(pr, pi, n, ph_bit[p0:p1], ph_half[:, p0:p1], -1.0)
+        apply_all(pr, pi, n, size, qa, qb, madj, mine, fixes, mine[:0])
+        p0, p1, f = ph_start[b], ph_start[b + 1], max(ph_fixed[b], 0)
+        if p0 < p1 or ph_fixed[b] >= 0:  # the adjoint of the phases before the block
+            apply_phases(
+                pr, pi, n, size, ph_bit[p0:p1], ph_half[:, p0:p1], -1.0, fixed_re[f], fixed_im[f], ph_fixed[b] >= 0
+            )
 
 
 @njit(cache=True, fastmath=True)
 def _bilinear_all(
-    pr: np.ndarray, pi: np.ndarray, sr: np.ndarray, si: np.ndarray, n: int, qa: int, qb: int, g: np.ndarray, out
+    pr: np.ndarray,
+    pi: np.ndarray,
+    sr: np.ndarray,
+    si: np.ndarray,
+    n: int,
+    size: int,
+    qa: int,
+    qb: int,
+    g: np.ndarray,
+    out,
 ) -> None:
     """``bilinear_some`` for every trajectory with one matrix g (the error-free one)."""
     s0, s1, hi, lo = _offsets(n, qa, qb)
@@ -603,7 +650,7 @@ def _bilinear_all(
     gr = g.real
     gi = g.imag
     tr = np.zeros(rows)
-    for i0 in range(0, 1 << n, 2 * hi):
+    for i0 in range(0, size, 2 * hi):
         for i1 in range(i0, i0 + hi, 2 * lo):
             for k in range(i1, i1 + lo):
                 ks = (k, k + s1, k + s0, k + s0 + s1)
