@@ -37,6 +37,7 @@ def parse_shots(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hqvit.runtime.distributed import init
     from hqvit.studies.shot_budget import ShotConfig, markdown, plot, run_shots  # torch
 
     cfg = ShotConfig(args.checkpoint, parse_shots(args.shots), args.seeds, args.limit, args.tolerance)
@@ -51,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
         plot(result, out / "shots.png")
 
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print  # --json keeps stdout to one object
-    result = run_shots(cfg, on_point=write, log=log)
+    ranks = init()  # under torchrun the ranks share the images; rank 0 alone writes and prints
+    result = run_shots(cfg, on_point=write if ranks.main else None, log=log if ranks.main else _silent, ranks=ranks)
+    if not ranks.main:
+        return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK
     write(result)
     emit(result, args.json, [markdown(result), f"wrote {out / 'shots.json'}, .md and .png"])
     return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0."""

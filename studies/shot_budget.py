@@ -19,6 +19,12 @@ figures averaged over the seeds first) of |dS| and of the accuracy drop from the
 ``shots_needed``: the smallest budget tried from which on every larger one stays within the
 tolerance of the exact accuracy, by the mean drop and, conservatively, by the upper end of the
 drop's interval.
+
+Shots are drawn per image, from a generator seeded by (sampling seed, budget, block, image
+index), so an image's draws do not depend on which other images share its batch or its process.
+Under ``torchrun`` each rank evaluates a contiguous range of whole batches of the test images
+(``runtime.distributed.shard``), the per-image figures are gathered in image order, and every
+figure is the single-process one; rank 0 writes the files.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from torch import nn
 
 from hqvit.ir.errors import InputError
 from hqvit.runtime.checkpoint import load_checkpoint
+from hqvit.runtime.distributed import SINGLE, Ranks, shard
 from hqvit.runtime.exact import exact_attention
 from hqvit.runtime.model import QUANTUM_ATTENTIONS, QuantumScores, VisionTransformer
 from hqvit.runtime.readout import attention_torch, sample_joint
@@ -51,7 +58,7 @@ class ShotConfig:
     seeds: int = 3  # shot-sampling seeds per budget
     limit: int | None = None  # the first N test images (default: the whole test split)
     tolerance: float = 1.0  # accuracy points: what "within the exact accuracy" means
-    batch: int = 250
+    batch: int = 50  # images per model call; also the unit the ranks share out (whole batches)
 
     def validate(self) -> None:
         """Checked before the checkpoint is loaded; each message names its argument."""
@@ -80,7 +87,8 @@ class SampledScores(nn.Module):
         super().__init__()
         self.inner = inner
         self.shots: int | None = None
-        self.rng = np.random.default_rng(0)
+        self.key: list[int] = [0]  # (seed, budget, block): with the image index, a draw's seed
+        self.next_image = 0  # index (in the test images) of the first image of the next call
         self.errors: list[np.ndarray] = []
         self.unobserved: list[np.ndarray] = []  # per image: fraction of valid tokens masked for lack of counts
 
@@ -93,8 +101,10 @@ class SampledScores(nn.Module):
         if self.shots is None:
             return s_exact.to(tokens.dtype), valid
         b, h, t, _ = s_exact.shape
-        joint = exact_joint(tokens, s_exact).reshape(b * h, 2, t, t)
-        freq = torch.from_numpy(sample_joint(joint.numpy(), self.shots, self.rng))
+        joint = exact_joint(tokens, s_exact).numpy()
+        first, self.next_image = self.next_image, self.next_image + b
+        draws = [sample_joint(joint[i], self.shots, np.random.default_rng([*self.key, first + i])) for i in range(b)]
+        freq = torch.from_numpy(np.concatenate(draws))
         s, mask = attention_torch(freq, valid.repeat_interleave(h, dim=0))
         s, mask = s.reshape(b, h, t, t), mask.reshape(b, h, t).all(dim=1)
         pair = (valid[:, :, None] & valid[:, None, :])[:, None].expand(b, h, t, t)
@@ -153,21 +163,46 @@ def load_setup(cfg: ShotConfig) -> ShotSetup:
     return ShotSetup(model, scores, ds.images[te], ds.labels[te], info)
 
 
+@dataclass
+class Evaluation:
+    """Per test image, in image order: correct, and per block |dS| and the unobserved fraction
+    (empty for the exact pass)."""
+
+    correct: np.ndarray
+    errors: list[np.ndarray]
+    unobserved: list[np.ndarray]
+
+    @property
+    def abs_ds(self) -> np.ndarray:
+        """Per image: the mean |dS| over the blocks."""
+        return np.mean(self.errors, axis=0)
+
+
+def _gathered(ranks: Ranks, part: np.ndarray) -> np.ndarray:
+    """The ranks' per-image arrays concatenated in rank (image) order."""
+    return np.concatenate(ranks.gather(part)) if ranks.active else part
+
+
 @torch.no_grad()
-def _evaluate(setup: ShotSetup, shots: int | None, seed: int, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per test image: correct (bool) and mean |dS| over the blocks (None for the exact pass)."""
+def _evaluate(setup: ShotSetup, shots: int | None, seed: int, batch: int, ranks: Ranks = SINGLE) -> Evaluation:
+    """This rank's whole batches of the test images, the per-image figures gathered from all ranks."""
+    lo, hi = shard(len(setup.labels), ranks, batch)
     for k, sc in enumerate(setup.scores):
-        sc.shots, sc.errors, sc.unobserved = shots, [], []
-        # one stream per (seed, budget, block): a budget's draws do not depend on the others tried
-        sc.rng = np.random.default_rng([seed, shots or 0, k])
-    correct = []
-    for start in range(0, len(setup.labels), batch):
-        logits = setup.model(setup.images[start : start + batch])
-        correct.append((logits.argmax(1) == setup.labels[start : start + batch]).numpy())
+        # draws seeded per (seed, budget, block, image): a budget's draws do not depend on the
+        # others tried, an image's not on where it is evaluated
+        sc.shots, sc.errors, sc.unobserved, sc.key, sc.next_image = shots, [], [], [seed, shots or 0, k], lo
+    correct = [np.zeros(0, dtype=bool)]
+    for start in range(lo, hi, batch):
+        logits = setup.model(setup.images[start : min(start + batch, hi)])
+        correct.append((logits.argmax(1) == setup.labels[start : min(start + batch, hi)]).numpy())
     if shots is None:
-        return np.concatenate(correct), None
-    per_block = [np.concatenate(sc.errors) for sc in setup.scores]
-    return np.concatenate(correct), np.mean(per_block, axis=0)
+        return Evaluation(_gathered(ranks, np.concatenate(correct)), [], [])
+    empty = np.zeros(0)
+    return Evaluation(
+        _gathered(ranks, np.concatenate(correct)),
+        [_gathered(ranks, np.concatenate([empty, *sc.errors])) for sc in setup.scores],
+        [_gathered(ranks, np.concatenate([empty, *sc.unobserved])) for sc in setup.scores],
+    )
 
 
 def _interval(values: np.ndarray, rng: np.random.Generator) -> list[float]:
@@ -177,13 +212,16 @@ def _interval(values: np.ndarray, rng: np.random.Generator) -> list[float]:
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
-def run_shots(cfg: ShotConfig, on_point: Callable[[dict], None] | None = None, log=print) -> dict:
+def run_shots(
+    cfg: ShotConfig, on_point: Callable[[dict], None] | None = None, log=print, ranks: Ranks = SINGLE
+) -> dict:
     """Every budget in increasing order, each over ``cfg.seeds`` sampling seeds; ``on_point`` gets
-    the result after each budget (Ctrl-C keeps the finished ones: ``interrupted`` is set)."""
+    the result after each budget (Ctrl-C keeps the finished ones: ``interrupted`` is set). With
+    ``ranks`` the images are shared out and every rank returns the single-process result."""
     cfg.validate()
     setup = load_setup(cfg)
     t0 = time.perf_counter()
-    exact_correct, _ = _evaluate(setup, None, 0, cfg.batch)
+    exact_correct = _evaluate(setup, None, 0, cfg.batch, ranks).correct
     result = {
         **setup.info,
         "seeds": cfg.seeds,
@@ -198,9 +236,10 @@ def run_shots(cfg: ShotConfig, on_point: Callable[[dict], None] | None = None, l
             log(f"{shots} shots per circuit, {cfg.seeds} seeds")
             runs, unobserved, per_block = [], [], []
             for seed in range(cfg.seeds):
-                runs.append(_evaluate(setup, shots, seed, cfg.batch))
-                unobserved.append(np.mean([np.concatenate(sc.unobserved).mean() for sc in setup.scores]))
-                per_block.append([np.concatenate(sc.errors).mean() for sc in setup.scores])
+                ev = _evaluate(setup, shots, seed, cfg.batch, ranks)
+                runs.append((ev.correct, ev.abs_ds))
+                unobserved.append(np.mean([u.mean() for u in ev.unobserved]))
+                per_block.append([e.mean() for e in ev.errors])
             acc = np.array([c.mean() for c, _ in runs])
             ds = np.array([e.mean() for _, e in runs])
             drop = exact_correct.astype(float) - np.mean([c for c, _ in runs], axis=0)
