@@ -167,11 +167,16 @@ class NoisyAttention:
         s_out, s_a, s_b = np.zeros((b, h, t, t)), np.zeros((b, h, t, t)), np.zeros((b, h, t, t))
         mask_out = np.zeros((b, t), dtype=bool)
         ideal_p = self._ideal_probabilities(data, params, valid) if self.recording else None
+        # tapes (a copy of the batch at every trainable block, per image and head) only for
+        # training (``recording`` off): an evaluation that records is never differentiated
+        # (autograd asks for states whenever the parameters require grad, no_grad or not), and
+        # ``vjp`` without them runs the forward pass again
+        taping = states is not None and not self.recording
         for i in range(b):
             seed = int(self.rng.integers(2**31 - 1))
-            per_trajectory, tapes = self._trajectories(data[i], params, seed, states is not None)
+            per_trajectory, tapes = self._trajectories(data[i], params, seed, taping)
             mean = per_trajectory.mean(axis=1)  # (H, 2^n)
-            if states is not None:
+            if taping:
                 states.append(
                     _ImageTapes(tapes, mean, [self.engine.clean_matrices(self._symbols(data[i], p)) for p in params])
                 )
