@@ -55,6 +55,7 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hqvit.runtime.distributed import init
     from hqvit.runtime.train import TrainConfig  # torch
     from hqvit.studies.ablation import AblationConfig, markdown, plot, run_ablation
 
@@ -80,7 +81,15 @@ def run(args: argparse.Namespace) -> int:
         plot(result, out / "ablation.png")
 
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print  # --json keeps stdout to one object
-    result = run_ablation(cfg, log=log, on_update=write)
+    ranks = init()  # under torchrun the ranks share each run's batches and each noisy row's images
+    if not ranks.main:  # rank 0 alone writes and prints
+        result = run_ablation(cfg, log=_silent, ranks=ranks)
+        return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK
+    result = run_ablation(cfg, log=log, on_update=write, ranks=ranks)
     write(result)
     emit(result, args.json, [markdown(result), f"wrote {out / 'ablation.json'}, .md and .png"])
     return EXIT_INTERRUPTED if result["interrupted"] else EXIT_OK
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0."""

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from hqvit.ir.errors import InputError
+from hqvit.runtime.distributed import SINGLE, Ranks
 from hqvit.runtime.model import ATTENTIONS
-from hqvit.runtime.train import TrainConfig, accuracy, train
+from hqvit.runtime.train import TrainConfig, sharded_accuracy, train
 from hqvit.studies.device_time import Workload, check_inputs, duration_text, estimate
 from hqvit.targets import resolve_target
 
@@ -76,8 +77,13 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def run_ablation(cfg: AblationConfig, log=print, on_update=None) -> dict:
-    """Train every variant with every seed, then evaluate the quantum ones under noise."""
+def run_ablation(cfg: AblationConfig, log=print, on_update=None, ranks: Ranks = SINGLE) -> dict:
+    """Train every variant with every seed, then evaluate the quantum ones under noise.
+
+    Under ``torchrun`` (``ranks``) each training run is split across the ranks as ``hqvit train``
+    splits it (the same global batches), and each noisy row's test images are split as
+    ``noise-compare`` splits them (whole batches, each image's own trajectory seed, gathered in
+    image order); every rank returns the gathered result and the caller writes it on rank 0."""
     cfg.validate()
     out = Path(cfg.out)
     result: dict = {
@@ -114,10 +120,13 @@ def run_ablation(cfg: AblationConfig, log=print, on_update=None) -> dict:
                 result["summary"] = summarize(result)
                 if on_update:
                     on_update(result)
+        # a barrier: rank 0 has written every checkpoint before any rank loads one for the noisy
+        # rows (several machines need --out on a shared file system for those)
+        ranks.agree(None)
         for target in cfg.noisy_targets:
             for run in [r for r in result["runs"] if r["attention"] == "quantum"]:
                 log(f"evaluating quantum seed {run['seed']} at calibrated noise on {target}")
-                result["noisy"].append(_noisy_point(run, target, cfg))
+                result["noisy"].append(_noisy_point(run, target, cfg, ranks))
                 result["summary"] = summarize(result)
                 if on_update:
                     on_update(result)
@@ -145,13 +154,13 @@ def _device_time(runs: list[dict], target: str, cfg: AblationConfig) -> dict:
     return estimate(compiled, workload, cfg.device_shots)
 
 
-def _noisy_point(run: dict, target: str, cfg: AblationConfig) -> dict:
+def _noisy_point(run: dict, target: str, cfg: AblationConfig, ranks: Ranks = SINGLE) -> dict:
     from hqvit.studies.noise_study import compare, load_study  # qsim trajectories
 
     setup = load_study(run["checkpoint"], cfg.noisy_limit)
     # the same test images without noise, so a --noisy-limit subset is compared with itself
-    noiseless = accuracy(setup.model, setup.images, setup.labels)
-    point = compare(setup, [target], cfg.trajectories, None, run["seed"], opt=2)["targets"][0]
+    noiseless = sharded_accuracy(setup.model, setup.images, setup.labels, ranks, "eval")
+    point = compare(setup, [target], cfg.trajectories, None, run["seed"], opt=2, ranks=ranks)["targets"][0]
     keep = ("accuracy", "accuracy_ci95", "attention_abs_error", "esp", "two_qubit_gates", "test_samples")
     return {"target": target, "seed": run["seed"], "noiseless_accuracy": noiseless, **{k: point.get(k) for k in keep}}
 
