@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--before-commit", default="7578ae8")
     ap.add_argument("--after-commit", default="")
     ap.add_argument("--date", default=datetime.date.today().isoformat())
+    ap.add_argument("--note", action="append", default=[], help="a line for the notes at the end (repeatable)")
     ap.add_argument("--out-dir", default="benchmarks/results")
     args = ap.parse_args()
     before, after, default = _merge(args.before_eval), _merge(args.after_eval), _merge(args.after_default_eval)
@@ -64,6 +65,8 @@ def main() -> None:
         row = {"target": base, "before": b, "after_markovian": a, "after_default": d}
         if a:
             row["speedup_markovian"] = b["s_per_image_per_trajectory"] / a["s_per_image_per_trajectory"]
+            # the files are given round by round: point i of each variant is from round i
+            row["speedup_markovian_per_round"] = [x / y for x, y in zip(b["points"], a["points"], strict=False)]
         if d:
             row["speedup_default"] = b["s_per_image_per_trajectory"] / d["s_per_image_per_trajectory"]
         if a and d:
@@ -81,7 +84,6 @@ def main() -> None:
         "aer": aer.get("rows", []),
     }
     out = Path(args.out_dir)
-    (out / f"{args.date}-{MACHINE}-noisy.json").write_text(json.dumps(result, indent=1) + "\n")
     load = f"load average {min(loads):.1f}-{max(loads):.1f}" if loads else "load not recorded"
     md = [
         f"# Noisy simulation throughput ({args.date}, {MACHINE}: 2 cores shared with other work, 1 thread)",
@@ -102,6 +104,10 @@ def main() -> None:
             + (f"{_ms(d['s_per_image_per_trajectory'])} | {r['speedup_default']:.1f}x | " if d else "– | – | ")
             + (f"{r['default_over_markovian']:.1f} |" if a and d else "– |")
         )
+    md += ["", "Speedup at the same noise per round (before / after of the same round):"]
+    md += [
+        f"{r['target']} " + ", ".join(f"{x:.1f}x" for x in r.get("speedup_markovian_per_round", [])) + ";" for r in rows
+    ]
     md += [
         "",
         f"Runs interleaved in one sitting (per round: each target after, before, after with the default model,"
@@ -121,6 +127,10 @@ def main() -> None:
                 )
             else:
                 md.append(f"| {r['target']} | – | – | – | {r['check_max_z']:.1f} (disagree) |")
+    if args.note:
+        md += ["", "Notes:", ""] + [f"- {line}" for line in args.note]
+    result["notes"] = args.note
+    (out / f"{args.date}-{MACHINE}-noisy.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / f"{args.date}-{MACHINE}-noisy.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
