@@ -24,6 +24,11 @@ others are stepped element by element, and then on the block's 4 x 4 reduced Gra
 (rho -> E rho E^dagger), which gives every ||P1 psi||^2 without another pass over the state
 (rho before the block is M^-1 rho_after M^-dagger, read after the shared pass).
 
+Every pass runs over the first ``size`` rows of the batch only: the engine numbers the qubits so
+that those hold every amplitude that can be non-zero before the block (``engine_layout``).
+Diagonal phases between blocks (quasi-static detunings, per trajectory, and static ZZ, the same
+for all) are one ``apply_phases`` pass each (``phase_fusion``).
+
 ``forward`` records, for the blocks of the trainable region, every row's realized block matrix
 (with its drawn errors, jumps and renormalizations) and, for each trainable rotation in them,
 G = A2 P R A1 (the block with the rotation replaced by its derivative times 2i); ``backward``
