@@ -50,9 +50,9 @@ def gate_counts(circuit: Circuit) -> dict[str, int]:
     return {"one_qubit_gates": one, "two_qubit_gates": two, "multi_qubit_gates": more, "cnots": cx}
 
 
-def two_qubit_gates_and_depth(circuit: Circuit) -> tuple[int, int]:
-    """``gate_counts(circuit)["two_qubit_gates"]`` and ``depth(circuit)`` in one walk over the
-    operations (the pass manager records both after every pass of every candidate compile)."""
+def two_qubit_gates_and_depth(circuit: Circuit, min_arity: int = 1) -> tuple[int, int]:
+    """``gate_counts(circuit)["two_qubit_gates"]`` and ``depth(circuit, min_arity)`` in one walk
+    over the operations (the pass manager records both after every pass of every candidate)."""
     level = [0] * circuit.num_qubits
     deepest = two = 0
     for seg in circuit.segments:
@@ -61,10 +61,13 @@ def two_qubit_gates_and_depth(circuit: Circuit) -> tuple[int, int]:
                 continue
             qs = g.qubits
             k = len(qs)
+            if k == 2:
+                two += 1
+            if k < min_arity:
+                continue
             if k == 1:
                 d = level[qs[0]] = level[qs[0]] + 1
             elif k == 2:
-                two += 1
                 a, b = qs
                 d = level[a] = level[b] = 1 + (level[a] if level[a] > level[b] else level[b])
             else:
@@ -80,22 +83,4 @@ def depth(circuit: Circuit, min_arity: int = 1) -> int:
     """Layers of an ASAP schedule counting only gates on at least ``min_arity`` qubits
     (``asap_levels``' maximum plus one, with a list per qubit instead of a dict: it runs after
     every pass)."""
-    level = [0] * circuit.num_qubits
-    deepest = 0
-    for g in circuit.gates():
-        qs = g.qubits
-        k = len(qs)
-        if k < min_arity:
-            continue
-        if k == 1:
-            d = level[qs[0]] = level[qs[0]] + 1
-        elif k == 2:
-            a, b = qs
-            d = level[a] = level[b] = 1 + (level[a] if level[a] > level[b] else level[b])
-        else:
-            d = 1 + max(level[q] for q in qs)
-            for q in qs:
-                level[q] = d
-        if d > deepest:
-            deepest = d
-    return deepest
+    return two_qubit_gates_and_depth(circuit, min_arity)[1]
