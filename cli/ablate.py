@@ -44,6 +44,12 @@ def _names(text: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
 
+def _targets(text: str | None) -> tuple[str, ...]:
+    from hqvit.targets.registry import split_target_list
+
+    return tuple(split_target_list(text or ""))
+
+
 def _seeds(text: str) -> tuple[int, ...]:
     try:
         seeds = tuple(int(t) for t in _names(text))
@@ -64,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
         base=base,
         attentions=_names(args.attentions),
         seeds=_seeds(args.seeds),
-        noisy_targets=_names(args.noisy_targets),
+        noisy_targets=_targets(args.noisy_targets),
         trajectories=args.trajectories,
         noisy_limit=args.noisy_limit,
         device_shots=args.device_shots,
-        device_targets=_names(args.device_targets),
+        device_targets=_targets(args.device_targets),
         out=args.out,
     )
     out = Path(args.out)

@@ -66,3 +66,10 @@ def test_the_command_writes_the_table_and_refuses_bad_seeds(tmp_path, capsys):
     capsys.readouterr()
     assert main([*argv, "--seeds", "0,x", "--out", str(tmp_path / "b")]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_ablate_target_lists_keep_each_targets_overrides():
+    from hqvit.cli.ablate import _targets
+
+    assert _targets("ibm-torino@zz=0,t2star_ratio=1,willow105") == ("ibm-torino@zz=0,t2star_ratio=1", "willow105")
+    assert _targets(None) == ()
