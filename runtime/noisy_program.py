@@ -303,6 +303,22 @@ def idle_coherent_operations(
     return out
 
 
+def stab_phases(phases: list) -> dict[int, list]:
+    """Block -> the phases applied right before it. Each phase (.., .., first, last) may go right
+    before any block in [first, last] (last < 0: dropped, nothing acts after it); as few points
+    as possible by greedy interval stabbing: sorted by their last block, a point there serves
+    every phase that may already precede it, which is optimal for intervals."""
+    live = sorted((ph for ph in phases if ph[3] >= 0), key=lambda ph: ph[3])
+    at: dict[int, list] = {}
+    i = 0
+    while i < len(live):
+        point = live[i][3]
+        while i < len(live) and live[i][2] <= point:
+            at.setdefault(point, []).append(live[i])
+            i += 1
+    return at
+
+
 class _Builder:
     def __init__(self, num_qubits: int, line: list[cirq.Qid], symbol_order: list[str], n_data: int):
         self.n = num_qubits
@@ -474,17 +490,7 @@ class _Builder:
         qubits = [(int(position[a]), int(position[b])) for a, b in qubits]
         table = AngleTable(self.angles, self.symbol_order)
         ident = np.array([np.allclose(m, np.eye(4)) for m in mix_local], dtype=bool)
-        # phases: each may go right before any block in [first, its block]; as few points as
-        # possible (greedy interval stabbing: sorted by their block, a point at the first one's
-        # block serves every phase that may already precede it)
-        live = sorted((ph for ph in self.phases if ph[3] >= 0), key=lambda ph: ph[3])
-        at: dict[int, list] = {}
-        i = 0
-        while i < len(live):
-            point = live[i][3]
-            while i < len(live) and live[i][2] <= point:
-                at.setdefault(point, []).append(live[i])
-                i += 1
+        at = stab_phases(self.phases)
         ph_start, ph_qubit, ph_time = [0], [], []
         for b in range(len(self.blocks)):
             merged: dict[int, float] = {}

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hqvit.runtime import noisy_kernels as nk
-from hqvit.runtime.noisy_program import NoisyProgram
+from hqvit.runtime.noisy_program import NoisyProgram, stab_phases
 
 _SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128)
 
@@ -165,16 +165,8 @@ class _Cutter:
             self._flush(q)
 
     def passes(self) -> dict[int, list]:
-        """Block -> the phases applied right before it (greedy interval stabbing)."""
-        live = sorted((ph for ph in self.phases if ph[3] >= 0), key=lambda ph: ph[3])
-        at: dict[int, list] = {}
-        i = 0
-        while i < len(live):
-            point = live[i][3]
-            while i < len(live) and live[i][2] <= point:
-                at.setdefault(point, []).append(live[i])
-                i += 1
-        return at
+        """Block -> the phases applied right before it (``noisy_program.stab_phases``)."""
+        return stab_phases(self.phases)
 
 
 def fuse_phases(p: NoisyProgram) -> tuple[NoisyProgram, FixedPhases]:
