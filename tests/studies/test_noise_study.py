@@ -1,5 +1,9 @@
 """Noise studies: scale 0 is the noiseless evaluation, noise never helps beyond trajectory error,
-results survive Ctrl-C, bad input is one line."""
+results survive Ctrl-C, bad input is one line.
+
+The command-line cases call ``main`` in this process (tests/cli/test_cli.py ``call``); the
+installed script's exit statuses and stderr in a fresh interpreter are test_cli's subprocess tests.
+"""
 
 import json
 import math
@@ -12,7 +16,7 @@ from hqvit.runtime.train import TrainConfig, evaluate, train
 from hqvit.studies import noise_study
 from hqvit.studies.noise_study import evaluate_point, load_study, sweep
 from hqvit.targets import resolve_target
-from tests.cli.test_cli import assert_one_line_error, last_json, run
+from tests.cli.test_cli import assert_one_line_error, call, last_json
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +70,14 @@ def test_interrupted_sweep_keeps_finished_points(checkpoint, monkeypatch):
     assert result["interrupted"] and len(result["points"]) == 1 and seen == [1]
 
 
-def test_cli_sweep_and_compare_write_json_and_png(checkpoint, tmp_path):
+def test_cli_sweep_and_compare_write_json_and_png(checkpoint, tmp_path, capsys):
     out = tmp_path / "noise"
     common = ["--checkpoint", checkpoint, "--limit", "3", "--trajectories", "4", "--out", str(out), "--json"]
-    sweep_result = last_json(run("noise-sweep", "--target", "ionq-aria", "--scales", "0,1", *common))
+    sweep_result = last_json(call(capsys, "noise-sweep", "--target", "ionq-aria", "--scales", "0,1", *common))
     assert [p["scale"] for p in sweep_result["points"]] == [0.0, 1.0]
     assert json.loads((out / "noise-sweep-ionq-aria.json").read_text())["points"] == sweep_result["points"]
     assert (out / "noise-sweep-ionq-aria.png").stat().st_size > 1000
-    cmp = last_json(run("noise-compare", "--targets", "ionq-aria,grid:3x4", *common))
+    cmp = last_json(call(capsys, "noise-compare", "--targets", "ionq-aria,grid:3x4", *common))
     assert [r["target"] for r in cmp["targets"]] == ["ionq-aria", "grid:3x4"]
     for r in cmp["targets"]:
         assert r["two_qubit_gates"] > 0 and 0 < r["esp"] <= 1 and r["duration_ns"] > 0
@@ -127,10 +131,12 @@ def test_dd_that_inserts_nothing_reuses_the_evaluation(checkpoint):
     assert d["gain"]["fidelity_ratio"] == 1 and d["gain"]["attention_error_change"] == 0
 
 
-def test_cli_compare_with_dd_reports_the_gain(checkpoint, tmp_path):
+def test_cli_compare_with_dd_reports_the_gain(checkpoint, tmp_path, capsys):
     out = tmp_path / "noise"
     common = ["--checkpoint", checkpoint, "--limit", "2", "--trajectories", "4", "--out", str(out)]
-    cmp = last_json(run("noise-compare", "--targets", "ibm-sherbrooke", "--dd", "xy4,auto,none", *common, "--json"))
+    cmp = last_json(
+        call(capsys, "noise-compare", "--targets", "ibm-sherbrooke", "--dd", "xy4,auto,none", *common, "--json")
+    )
     assert cmp["dd"] == ["xy4", "auto"]
     row = cmp["targets"][0]
     for mode in ("xy4", "auto"):
@@ -139,7 +145,11 @@ def test_cli_compare_with_dd_reports_the_gain(checkpoint, tmp_path):
         assert d["gain"]["fidelity_ratio"] > 0
     assert json.loads((out / "noise-compare.json").read_text())["targets"] == cmp["targets"]
     assert (out / "noise-compare.png").stat().st_size > 1000
-    human = run("noise-sweep", "--target", "ibm-sherbrooke", "--scales", "1", "--dd", "auto", *common).stdout
+    # the sweep's human lines on a 12-qubit grid with 60 kHz ZZ, where auto inserts pulses too:
+    # the lines' format does not depend on the device, and building the noisy programs of the
+    # routed 127-qubit one twice more would cost ~20 s
+    zz_grid = "grid:3x4@zz=60"
+    human = call(capsys, "noise-sweep", "--target", zz_grid, "--scales", "1", "--dd", "auto", *common).stdout
     assert "dd      auto: accuracy" in human and "fidelity" in human and " ± " in human
 
 
@@ -154,16 +164,19 @@ def test_cli_compare_with_dd_reports_the_gain(checkpoint, tmp_path):
         (["--target", "nosuch"], "nosuch"),
     ],
 )
-def test_bad_sweep_input_is_one_line(checkpoint, args, needle):
+def test_bad_sweep_input_is_one_line(checkpoint, args, needle, capsys):
     base = {"--target": "ionq-aria", "--scales": "0"}
     for k, v in zip(args[::2], args[1::2], strict=True):
         base[k] = v
     flat = [x for kv in base.items() for x in kv]
-    assert_one_line_error(run("noise-sweep", "--checkpoint", checkpoint, *flat, check=False), needle)
+    proc = call(capsys, "noise-sweep", "--checkpoint", checkpoint, *flat, check=False)
+    assert proc.returncode == 2
+    assert_one_line_error(proc, needle)
 
 
-def test_missing_checkpoint_is_one_line(tmp_path):
-    proc = run("noise-sweep", "--checkpoint", str(tmp_path / "none.pt"), "--target", "ionq-aria", check=False)
+def test_missing_checkpoint_is_one_line(tmp_path, capsys):
+    proc = call(capsys, "noise-sweep", "--checkpoint", str(tmp_path / "none.pt"), "--target", "ionq-aria", check=False)
+    assert proc.returncode == 2
     assert_one_line_error(proc, "does not exist")
 
 
@@ -191,11 +204,13 @@ def test_noisy_gradient_matches_noiseless_gradient_as_noise_vanishes():
     assert np.abs(got - want).max() < 1e-5 * max(1.0, np.abs(want).max())
 
 
-def test_train_under_noise_writes_a_checkpoint(tmp_path):
+def test_train_under_noise_writes_a_checkpoint(tmp_path, capsys):
     common = ["train", "--dataset", "digits", "--limit", "20", "--epochs", "1", "--batch", "8", "--json"]
-    out = last_json(run(*common, "--target", "ionq-aria", "--noise", "--trajectories", "2", "--out", str(tmp_path)))
+    out = last_json(
+        call(capsys, *common, "--target", "ionq-aria", "--noise", "--trajectories", "2", "--out", str(tmp_path))
+    )
     assert out["epochs"] == 1 and out["checkpoint"]
-    ev = last_json(run("evaluate", "--checkpoint", out["checkpoint"], "--json"))
+    ev = last_json(call(capsys, "evaluate", "--checkpoint", out["checkpoint"], "--json"))
     assert 0 <= ev["test_accuracy"] <= 1
 
 
@@ -208,8 +223,8 @@ def test_train_under_noise_writes_a_checkpoint(tmp_path):
         (["--noise", "--target", "nosuch"], "nosuch"),
     ],
 )
-def test_bad_noisy_training_input_is_one_line(args, needle, tmp_path):
-    proc = run(
-        "train", "--dataset", "digits", "--limit", "20", "--epochs", "1", "--out", str(tmp_path), *args, check=False
-    )
+def test_bad_noisy_training_input_is_one_line(args, needle, tmp_path, capsys):
+    common = ["train", "--dataset", "digits", "--limit", "20", "--epochs", "1", "--out", str(tmp_path)]
+    proc = call(capsys, *common, *args, check=False)
+    assert proc.returncode == 2
     assert_one_line_error(proc, needle)
