@@ -275,6 +275,11 @@ class AdjointEngine:
             units, shared = (10, 5) if keep else (5, 2)
         return row * (heads * units + shared)
 
+    def array_bytes(self, heads: int) -> int:
+        """Bytes of one image's rows (one per head) in a (K, 2^N) state array of a pass: what the
+        sub-batch size is chosen from (``hqvit.runtime.state_budget.sub_batch_images``)."""
+        return heads * (1 << self.num_qubits) * torch.empty(0, dtype=self.dtype).element_size()
+
     def _zero(self, k: int) -> torch.Tensor:
         psi = torch.zeros(k, 1 << self.num_qubits, dtype=self.dtype)
         psi[:, 0] = 1.0

@@ -17,13 +17,16 @@ by the layout at the encode / trainable boundary) once that construction has bee
 against qsim's simulation of the prefix for this circuit; otherwise it is simulated on qsim.
 With the closed form, data gradients are torch autograd of x / ||x|| instead of a reverse sweep
 through the encoding gates. The adjoint path works through a mini-batch in chunks of images that
-keep its state arrays within ``state_budget`` bytes (``hqvit.runtime.state_budget``).
+keep its state arrays within ``state_budget`` bytes and each pass's arrays within a sub-batch of a
+few MiB (``hqvit.runtime.state_budget``); every row's arithmetic is the same in any chunk, so
+chunking changes S not at all and the gradients only by the order of their per-chunk sums.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -43,7 +46,13 @@ from hqvit.runtime.closed_form_prefix import (
 from hqvit.runtime.encoding import data_bindings
 from hqvit.runtime.qsim_backend import QsimExecutor, QsimOptions
 from hqvit.runtime.readout import Readout, attention_from_joint
-from hqvit.runtime.state_budget import DEFAULT_STATE_BUDGET, ChunkPlan, plan_chunks
+from hqvit.runtime.state_budget import (
+    DEFAULT_STATE_BUDGET,
+    SUB_BATCH_BYTES,
+    ChunkPlan,
+    plan_chunks,
+    sub_batch_images,
+)
 
 SHIFT = math.pi / 2
 GRADIENTS = ("adjoint", "shift")
@@ -66,6 +75,7 @@ class QsimAttention:
         prefix: str = "auto",
         fused: bool = True,
         state_budget: int = DEFAULT_STATE_BUDGET,
+        sub_batch_bytes: int = SUB_BATCH_BYTES,
     ):
         """``gradient``: "adjoint" (noiseless exact evaluation; ignored with ``shots``, which
         always uses parameter shift) or "shift". ``dtype``: the adjoint path's state precision
@@ -75,7 +85,8 @@ class QsimAttention:
         ``fused``: the adjoint path simulates the suffix as fused blocks (``fused_suffix``); False
         keeps the gate-by-gate sweep (a reference for tests and benchmarks). ``state_budget``: bytes
         of state arrays the adjoint path may hold at once; larger batches are simulated in chunks
-        of images (``hqvit.runtime.state_budget``)."""
+        of images (``hqvit.runtime.state_budget``). ``sub_batch_bytes``: the size of one pass's state
+        array that sets the sub-batch (the same S; gradients to float32 rounding)."""
         if gradient not in GRADIENTS:
             raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
         if prefix not in PREFIXES:
@@ -90,6 +101,9 @@ class QsimAttention:
         if state_budget < 1:
             raise ValueError(f"state_budget must be a positive number of bytes, got {state_budget}")
         self.state_budget = state_budget
+        if sub_batch_bytes < 1:
+            raise ValueError(f"sub_batch_bytes must be a positive number of bytes, got {sub_batch_bytes}")
+        self.sub_batch_bytes = sub_batch_bytes
         if shots is not None and shots < 1:
             raise ValueError(f"shots must be positive, got {shots}")
         self.shots = shots
@@ -170,16 +184,17 @@ class QsimAttention:
         ex = self.executor
         if self.adjoint is not None:
             plan = self.plan(data.shape[0], params.shape[0], states is not None)
-            if plan.keep:
-                s, mask, state = self.adjoint.forward(data, params, valid, self._encoded(data, params))
-                if states is not None:
-                    states.append(state)
-                return s, mask
-            # nothing kept: ``vjp`` recomputes chunk by chunk
-            parts = [
-                self.adjoint.forward(data[c], params, valid[c], self._encoded(data[c], params), keep=False)[:2]
-                for c in plan.chunks(plan.forward)
-            ]
+            parts = []
+            for c in plan.chunks(plan.forward):
+                # kept: each chunk's state, with the images it covers, for ``vjp``; else nothing is
+                # kept and ``vjp`` recomputes chunk by chunk
+                s, mask, state = self.adjoint.forward(
+                    data[c], params, valid[c], self._encoded(data[c], params), keep=plan.keep
+                )
+                if plan.keep and states is not None:
+                    states.append(_Kept(c, state))
+                parts.append((s, mask))
+                del state
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         b, h, t = data.shape[0], params.shape[0], self.cfg.tokens
         s_out = np.zeros((b, h, t, t))
@@ -194,10 +209,12 @@ class QsimAttention:
         return s_out, mask_out
 
     def plan(self, images: int, heads: int, grad: bool) -> ChunkPlan:
-        """How the adjoint path splits ``images`` images (``grad``: a backward follows)."""
+        """How the adjoint path splits ``images`` images (``grad``: a backward follows): within the
+        budget, and in sub-batches whose state arrays (``heads`` rows per image) stay small."""
         engine = self.adjoint
         keep, forward = engine.state_bytes(heads, True), engine.state_bytes(heads, False)
-        return plan_chunks(images, keep, forward, self.state_budget, grad)
+        sub = sub_batch_images(engine.array_bytes(heads), self.sub_batch_bytes)
+        return plan_chunks(images, keep, forward, self.state_budget, grad, sub)
 
     def _real(self) -> torch.dtype:
         """The closed-form prefix's dtype: the state's precision (the engine would round it)."""
@@ -205,24 +222,28 @@ class QsimAttention:
 
     def closed_form_forward(
         self, amplitudes: torch.Tensor, params: np.ndarray, valid: np.ndarray, grad: bool
-    ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+    ) -> tuple[np.ndarray, np.ndarray, list | None]:
         """amplitudes (B, 2^n) of one copy -> S (B, H, T, T), mask (B, T) and, when ``grad`` and the
-        batch fits the budget in one chunk, what ``closed_form_vjp`` needs (else None: it recomputes)."""
+        batch's states fit the budget, what ``closed_form_vjp`` needs: (images, (leaf, prefix,
+        state)) per chunk (else None: it recomputes)."""
         b, h = amplitudes.shape[0], params.shape[0]
         plan = self.plan(b, h, grad)
         engine = self.adjoint
         zeros = np.zeros((b, engine.n_data))  # the suffix does not read them (checked)
-        if plan.keep:
-            leaf, prefix = self._closed_prefix(amplitudes)
-            s, mask, state = engine.forward(zeros, params, valid, prefix.detach())
-            return s, mask, (leaf, prefix, state)
-        parts = []
+        parts, kept = [], []
         for c in plan.chunks(plan.forward):
-            with torch.no_grad():
-                prefix = self.closed_form.state(amplitudes[c].to(self._real()))
-            parts.append(engine.forward(zeros[c], params, valid[c], prefix, keep=False)[:2])
-            del prefix
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), None
+            if plan.keep:
+                leaf, prefix = self._closed_prefix(amplitudes[c])
+                s, mask, state = engine.forward(zeros[c], params, valid[c], prefix.detach())
+                kept.append((c, (leaf, prefix, state)))
+            else:
+                with torch.no_grad():
+                    prefix = self.closed_form.state(amplitudes[c].to(self._real()))
+                s, mask, state = engine.forward(zeros[c], params, valid[c], prefix, keep=False)
+            parts.append((s, mask))
+            del prefix, state
+        s, mask = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return s, mask, (kept if plan.keep else None)
 
     def _closed_prefix(self, amplitudes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(a leaf for the amplitudes, the prefix state built from it with autograd's graph)."""
@@ -237,20 +258,21 @@ class QsimAttention:
         valid: np.ndarray,
         grad_s: np.ndarray,
         need_amplitudes: bool,
-        kept: tuple | None,
+        kept: list | None,
     ) -> tuple[np.ndarray, torch.Tensor | None]:
         """grad_s (B, H, T, T) -> dL/dparams (H, n_trainable), dL/damplitudes (B, 2^n) or None.
         ``kept``: ``closed_form_forward``'s; None recomputes each chunk's forward first."""
         b, h = amplitudes.shape[0], params.shape[0]
         engine = self.adjoint
         if kept is not None:
-            todo = [(slice(0, b), kept)]
+            todo = kept
         else:
             plan = self.plan(b, h, True)
             todo = [(c, None) for c in plan.chunks(plan.backward)]
         g_params = np.zeros(params.shape)
         g_amp = torch.zeros_like(amplitudes) if need_amplitudes else None
-        for c, chunk in todo:
+        while todo:
+            c, chunk = todo.pop(0)  # popped: each chunk's states are freed once swept
             if chunk is None:
                 leaf, prefix = self._closed_prefix(amplitudes[c])
                 state = engine.forward(np.zeros((leaf.shape[0], engine.n_data)), params, valid[c], prefix.detach())[2]
@@ -288,14 +310,18 @@ class QsimAttention:
         """grad_s (B, H, T, T) -> (dL/dparams (H, n_trainable), dL/ddata (B, n_data) or None).
         ``states``: the encoded states ``forward`` kept, so they are not simulated again."""
         if self.adjoint is not None:
-            kept = states[0] if states and isinstance(states[0], AdjointState) else None
-            if kept is not None:
-                return self._adjoint_vjp(kept, data, grad_s, need_data)
-            # nothing kept (the batch was chunked, or no forward ran): recompute chunk by chunk
-            plan = self.plan(data.shape[0], params.shape[0], True)
+            kept = [k for k in states if isinstance(k, _Kept)] if states else []
+            if not kept:  # nothing kept (the batch's states did not fit, or no forward ran): recompute
+                plan = self.plan(data.shape[0], params.shape[0], True)
+                kept = [_Kept(c, None) for c in plan.chunks(plan.backward)]
+            if states:
+                states.clear()  # each chunk's states are freed once swept
             g_params, g_data = np.zeros(params.shape), []
-            for c in plan.chunks(plan.backward):
-                chunk = self.adjoint.forward(data[c], params, valid[c], self._encoded(data[c], params))[2]
+            for k in kept:
+                c, chunk = k.images, k.state
+                k.state = None
+                if chunk is None:
+                    chunk = self.adjoint.forward(data[c], params, valid[c], self._encoded(data[c], params))[2]
                 g, gd = self._adjoint_vjp(chunk, data[c], grad_s[c], need_data)
                 del chunk
                 g_params += g
@@ -362,11 +388,19 @@ class QsimAttention:
         return contrib @ self.prefix_coeff[self.prefix_slots]
 
 
+@dataclass
+class _Kept:
+    """The adjoint state of the chunk of ``images`` kept from the forward (None once swept)."""
+
+    images: slice
+    state: AdjointState | None
+
+
 class _QsimAttentionFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, data, params, valid, backend: QsimAttention):
+    def forward(ctx, data, params, valid, backend: QsimAttention, grad: bool):
         # keep each image's encoded state for backward only when a gradient will be asked for
-        states = [] if any(ctx.needs_input_grad[:2]) else None
+        states = [] if grad and any(ctx.needs_input_grad[:2]) else None
         s, mask = backend.forward(data.detach().numpy(), params.detach().double().numpy(), valid.numpy(), states)
         ctx.save_for_backward(data, params, valid)
         ctx.backend, ctx.states = backend, states
@@ -388,7 +422,7 @@ class _QsimAttentionFn(torch.autograd.Function):
         )
         ctx.states = None
         g_data_t = torch.from_numpy(g_data).to(data.dtype) if g_data is not None else None
-        return g_data_t, torch.from_numpy(g_params).to(params.dtype), None, None
+        return g_data_t, torch.from_numpy(g_params).to(params.dtype), None, None, None
 
 
 class _ClosedFormAttentionFn(torch.autograd.Function):
@@ -397,8 +431,10 @@ class _ClosedFormAttentionFn(torch.autograd.Function):
     carries on to the tokens through x / ||x||."""
 
     @staticmethod
-    def forward(ctx, amplitudes, params, valid, backend: QsimAttention):
-        grad = torch.is_grad_enabled() and any(ctx.needs_input_grad[:2])
+    def forward(ctx, amplitudes, params, valid, backend: QsimAttention, grad: bool):
+        # ``grad``: whether autograd records this call, read by the caller (inside a Function's
+        # forward grad mode is always off, so it cannot be read here)
+        grad = grad and any(ctx.needs_input_grad[:2])
         p, v = params.detach().double().numpy(), valid.numpy()
         s, mask, kept = backend.closed_form_forward(amplitudes.detach(), p, v, grad)
         ctx.backend, ctx.kept = backend, kept
@@ -422,7 +458,7 @@ class _ClosedFormAttentionFn(torch.autograd.Function):
             kept,
         )
         del kept
-        return g_amp, torch.from_numpy(g_params).to(ctx.param_dtype), None, None
+        return g_amp, torch.from_numpy(g_params).to(ctx.param_dtype), None, None, None
 
 
 def qsim_attention(
@@ -430,8 +466,9 @@ def qsim_attention(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """tokens (B, T, d), params (H, n_trainable) -> S (B, H, T, T) float64, mask (B, T)."""
     valid = (tokens.detach() ** 2).sum(-1) > 0
+    grad = torch.is_grad_enabled()
     if backend.closed_form is not None:
         # a (x) a is built chunk by chunk inside, at the state's precision
-        return _ClosedFormAttentionFn.apply(amplitudes_from_tokens(tokens), params, valid, backend)
+        return _ClosedFormAttentionFn.apply(amplitudes_from_tokens(tokens), params, valid, backend, grad)
     data = data_bindings(tokens)
-    return _QsimAttentionFn.apply(data, params, valid, backend)
+    return _QsimAttentionFn.apply(data, params, valid, backend, grad)

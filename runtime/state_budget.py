@@ -20,6 +20,16 @@ per-chunk sums are added.
 The budget is per attention layer: in training, a layer that kept its states holds them while
 the later layers run, so a model with L quantum blocks holds at most about L x budget of state
 arrays (and a layer that had to chunk keeps none).
+
+Within the budget, chunks are also capped at a sub-batch of ``SUB_BATCH_BYTES`` of state per
+array (``sub_batch_images``), for speed rather than memory: each pass over the state allocates its
+output, and an array of tens of MiB is handed back to the kernel when freed (glibc's malloc
+serves requests above its mmap threshold, at most 32 MiB, with fresh pages and trims a freed heap
+top beyond twice that threshold), so the next pass takes a page fault and a zeroing per 4 KiB.
+At 16 qubits and batch 128 (32 MiB arrays) that kernel time was 1.5x the arithmetic
+(``benchmarks/batch_scaling.py``); arrays of a few MiB are recycled by the allocator instead,
+and the arithmetic per image does not depend on the batch. The cap is a function of the state
+size alone, never of the machine, so the same run sums in the same order everywhere.
 """
 
 from __future__ import annotations
@@ -28,12 +38,16 @@ import math
 from dataclasses import dataclass
 
 GIB = 1 << 30
+MIB = 1 << 20
 DEFAULT_STATE_BUDGET = 2 * GIB  # a 24 GiB machine holds several layers' worth with room to spare
+# one state array of a sub-batch: recycled by malloc, not mapped afresh (16 images at 16 qubits)
+SUB_BATCH_BYTES = 4 * MIB
 
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """``keep``: one chunk with the states kept from the forward for the backward. Else
+    """``keep``: the states of every chunk are kept from the forward for the backward (the whole
+    batch's fit the budget), and ``forward`` == ``backward`` is the chunk size of both. Else
     ``forward`` images per forward-only chunk and ``backward`` per recomputed chunk."""
 
     images: int
@@ -53,16 +67,33 @@ def budget_from_gib(gib: float) -> int:
     return max(1, int(gib * GIB))
 
 
-def plan_chunks(images: int, keep_bytes: int, forward_bytes: int, budget: int, grad: bool) -> ChunkPlan:
+def sub_batch_images(array_bytes: int, target: int = SUB_BATCH_BYTES) -> int:
+    """Images per sub-batch when one image's rows of a state array take ``array_bytes``: as many
+    as stay within ``target`` bytes, at least one."""
+    if array_bytes < 1 or target < 1:
+        raise ValueError("array and target bytes must be positive")
+    return max(1, target // array_bytes)
+
+
+def plan_chunks(
+    images: int, keep_bytes: int, forward_bytes: int, budget: int, grad: bool, sub_batch: int | None = None
+) -> ChunkPlan:
     """Chunk sizes for ``images`` images whose state arrays take ``keep_bytes`` per image at the
     peak of a forward + backward with kept states and ``forward_bytes`` at the peak of a
-    forward-only pass. ``grad``: a backward will follow. A chunk never has fewer than one image,
-    so a single image larger than the budget is still simulated (the budget is then exceeded
-    by that image alone)."""
+    forward-only pass. ``grad``: a backward will follow. ``sub_batch``: no chunk has more images
+    (``sub_batch_images``); the states are kept when the whole batch's fit the budget, whatever
+    the sub-batch, so capping changes the passes' sizes, not what is kept or recomputed. A chunk
+    never has fewer than one image, so a single image larger than the budget is still simulated
+    (the budget is then exceeded by that image alone)."""
     if images < 1:
         return ChunkPlan(images, grad, 1, 1)
     if budget < 1 or keep_bytes < 1 or forward_bytes < 1:
         raise ValueError("budget and per-image bytes must be positive")
-    forward = min(images, max(1, budget // forward_bytes))
+    if sub_batch is not None and sub_batch < 1:
+        raise ValueError(f"sub_batch must be a positive number of images, got {sub_batch}")
+    cap = images if sub_batch is None else min(images, sub_batch)
+    forward = min(cap, max(1, budget // forward_bytes))
     backward = min(images, max(1, budget // keep_bytes))
-    return ChunkPlan(images, grad and backward == images, forward, backward)
+    if grad and backward == images:  # everything the backward needs fits: kept, chunk by chunk
+        return ChunkPlan(images, True, cap, cap)
+    return ChunkPlan(images, False, forward, min(cap, backward))
