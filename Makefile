@@ -48,8 +48,10 @@ bench: $(STAMP)
 	# noisy simulation and threads, in configurations of a few minutes each (the scripts' defaults
 	# are longer); the JSON / Markdown land next to the others under benchmarks/results
 	$(BIN)/python -W ignore benchmarks/thread_scaling.py --windows 3 --seconds 2 --out $(RESULTS)-threads.json
-	$(BIN)/python -W ignore benchmarks/noisy_throughput.py --images 8 --repeats 3 --out $(RESULTS)-noisy.json
-	$(BIN)/python -W ignore benchmarks/compare_noisy.py --trajectories 32 --check-shots 100
+	# qiskit-aer on the same noisy circuits (its JSON joins the noisy tables), then this code against
+	# the last commit with one qsim call per trajectory, in interleaved rounds (needs the full history)
+	$(BIN)/python -W ignore benchmarks/compare_noisy.py --trajectories 32 --check-shots 100 --models markovian,zz
+	$(BIN)/python -W ignore benchmarks/noisy_rounds.py --rounds 3 --images 8 --aer $(RESULTS)-noisy-aer.json
 	$(BIN)/python -W ignore benchmarks/dd_fidelity.py --bindings 8 --trajectories 32 --machine $(MACHINE)
 
 lint: $(STAMP)

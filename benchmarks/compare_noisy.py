@@ -32,6 +32,7 @@ import argparse
 import datetime
 import json
 import platform
+import socket
 import statistics
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ from hqvit.runtime.noisy_attention import NoisyAttention
 from hqvit.runtime.noisy_program import noisy_operations
 from hqvit.targets import resolve_target
 
-MACHINE = "vm"
+MACHINE = socket.gethostname()
 
 
 MARKOVIAN = "zz=0,t2star_ratio=1"  # target options that switch the coherent idle noise off

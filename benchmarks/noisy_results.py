@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import socket
 import statistics
 from pathlib import Path
 
-MACHINE = "vm"
+MACHINE = socket.gethostname()
 
 
 def _base(target: str) -> str:
@@ -40,6 +41,32 @@ def _merge(paths: list[str] | None) -> dict[str, dict]:
             entry["images"] * entry["trajectories"]
         )
     return out
+
+
+def _merge_train(paths: list[str] | None) -> dict[tuple[str, int], dict]:
+    """(base target, trajectories) -> ``train --noise`` samples/s of every run in every file."""
+    out: dict[tuple[str, int], dict] = {}
+    for path in paths or []:
+        for row in json.loads(Path(path).read_text()).get("train", []):
+            key = (_base(row["target"]), int(row["trajectories"]))
+            entry = out.setdefault(key, {"target": row["target"], "runs": []})
+            entry["runs"] += row["samples_per_s_runs"]
+    for entry in out.values():
+        entry["samples_per_s"] = statistics.median(entry["runs"])
+    return out
+
+
+def _train_rows(before: dict, after: dict, default: dict) -> list[dict]:
+    rows = []
+    for key, b in before.items():
+        a, d = after.get(key), default.get(key)
+        row = {"target": key[0], "trajectories": key[1], "before": b, "after_markovian": a, "after_default": d}
+        if a:
+            row["speedup_markovian"] = a["samples_per_s"] / b["samples_per_s"]
+        if d:
+            row["speedup_default"] = d["samples_per_s"] / b["samples_per_s"]
+        rows.append(row)
+    return rows
 
 
 def _ms(x: float) -> str:
@@ -81,6 +108,9 @@ def main() -> None:
         "after_commit": args.after_commit,
         "load_average_1min": [min(loads), max(loads)] if loads else None,
         "eval": rows,
+        "train": _train_rows(
+            _merge_train(args.before_eval), _merge_train(args.after_eval), _merge_train(args.after_default_eval)
+        ),
         "aer": aer.get("rows", []),
     }
     out = Path(args.out_dir)
@@ -88,7 +118,12 @@ def main() -> None:
     md = [
         f"# Noisy simulation throughput ({args.date}, {MACHINE}: 2 cores shared with other work, 1 thread)",
         "",
-        "Noise-study evaluation (digits model, calibrated noise, 32 trajectories, 16 test images),",
+        "Noise-study evaluation (digits model, calibrated noise, "
+        + (
+            f"{rows[0]['before']['trajectories']} trajectories, {rows[0]['before']['images']} test images),"
+            if rows
+            else "no rows),"
+        ),
         f"seconds per image per trajectory, median of every timed point; before = {args.before_commit}"
         f" (Markovian noise only), after = {args.after_commit or 'this code'}:",
         "",
@@ -113,6 +148,17 @@ def main() -> None:
         f"Runs interleaved in one sitting (per round: each target after, before, after with the default model,"
         f" one process each, a warm-up point first), {load} from other work on the 2 cores.",
     ]
+    if result["train"]:
+        md += ["", "`train --noise` (one epoch, training loop only), samples/s, median over the runs:", ""]
+        md += ["| target | trajectories | before | after, same noise | speedup | after, default noise | speedup |"]
+        md += ["|---|---|---|---|---|---|---|"]
+        for r in result["train"]:
+            a, d = r["after_markovian"], r["after_default"]
+            md.append(
+                f"| {r['target']} | {r['trajectories']} | {r['before']['samples_per_s']:.3g} | "
+                + (f"{a['samples_per_s']:.3g} | {r['speedup_markovian']:.0f}x | " if a else "– | – | ")
+                + (f"{d['samples_per_s']:.3g} | {r['speedup_default']:.0f}x |" if d else "– | – |")
+            )
     if aer.get("rows"):
         md += ["", "Against qiskit-aer (statevector trajectories, same circuit and channels), s per trajectory:", ""]
         md += ["| target | ours | Aer | Aer / ours | check max z (quantities) |", "|---|---|---|---|---|"]
