@@ -58,6 +58,7 @@ elements with the error-free choices (identity for a mixture, K0 for damping).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -78,6 +79,85 @@ _I2 = np.eye(2, dtype=np.complex128)
 def embed(m: np.ndarray, pos: int) -> np.ndarray:
     """A one-qubit matrix on local position ``pos`` (0 = a, 1 = b) of the block's |a b> basis."""
     return np.kron(m, _I2) if pos == 0 else np.kron(_I2, m)
+
+
+def place(m: np.ndarray, pos: int, swapped: bool) -> np.ndarray:
+    """An element's matrix on the block's local basis: a one-qubit ``m`` embedded at ``pos``
+    (0, 1), a two-qubit one (pos 2) as is, or conjugated by SWAP when its qubit order is (b, a)."""
+    if pos < 2:
+        return embed(m, pos)
+    return _SWAP_LOCAL @ m @ _SWAP_LOCAL if swapped else m
+
+
+# Matrices that depend only on a few exact parameters are built once per process: thousands of
+# channels of a compiled circuit share a handful of depolarizing probabilities, and cirq's
+# mixture of a two-qubit depolarizing channel (16 Kronecker products) costs about a millisecond.
+# Every key holds every value its matrices are computed from (the gate is rebuilt from the key
+# alone), so a cached entry is the same arrays, bit for bit, that a fresh computation returns.
+_CACHE_SIZE = 4096
+
+
+def mixture_key(gate: cirq.Gate) -> tuple | None:
+    """The exact parameters that determine ``gate``'s unravelling, or None for a channel whose
+    unravelling is not cached. Phase damping: gamma; depolarizing: (p, number of qubits), which
+    is cirq's own value-equality key of ``DepolarizingChannel``."""
+    if isinstance(gate, cirq.PhaseDampingChannel):
+        return ("phase_damp", float(gate.gamma))
+    if type(gate) is cirq.DepolarizingChannel:
+        return ("depolarize", float(gate.p), int(gate.n_qubits))
+    return None
+
+
+def unravel(channel: cirq.Gate | cirq.Operation) -> list[tuple[float, np.ndarray]]:
+    """The channel (a gate or an operation) as a mixture of unitaries (probability, complex128
+    matrix), state-independent: phase damping as its phase-flip mixture (module docstring),
+    mixtures as cirq gives them."""
+    gate = channel.gate if isinstance(channel, cirq.Operation) else channel
+    if isinstance(gate, cirq.PhaseDampingChannel):
+        q = (1.0 - math.sqrt(1.0 - float(gate.gamma))) / 2.0
+        mixture = [(1.0 - q, np.eye(2)), (q, np.diag([1.0, -1.0]))]
+    elif cirq.has_mixture(channel):
+        mixture = list(cirq.mixture(channel))
+    else:
+        raise ValueError(f"the batched trajectory engine has no exact unravelling for {channel}")
+    return [(float(p), np.asarray(u, dtype=np.complex128)) for p, u in mixture]
+
+
+def _gate_of_key(key: tuple) -> cirq.Gate:
+    if key[0] == "phase_damp":
+        return cirq.PhaseDampingChannel(key[1])
+    return cirq.DepolarizingChannel(key[1], n_qubits=key[2])
+
+
+def _frozen(m: np.ndarray) -> np.ndarray:
+    m = np.array(m, dtype=np.complex128)
+    m.flags.writeable = False  # shared by every build that hits the cache
+    return m
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def cached_unravel(key: tuple) -> tuple[tuple[float, np.ndarray], ...]:
+    """``unravel`` of the gate ``key`` (from ``mixture_key``) describes."""
+    return tuple((p, _frozen(u)) for p, u in unravel(_gate_of_key(key)))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def cached_placed_mixture(key: tuple, pos: int, swapped: bool) -> tuple[tuple[np.ndarray, ...], tuple[bool, ...]]:
+    """The mixture ``key``'s unitaries placed on a block (``place``) and which are the identity."""
+    ops = tuple(_frozen(place(u, pos, swapped)) for _, u in cached_unravel(key))
+    return ops, tuple(bool(np.allclose(m, np.eye(4))) for m in ops)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def cached_gate(name: str) -> np.ndarray:
+    """A fixed (angle-free) gate's unitary as complex128."""
+    return _frozen(gate_unitary(name))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def cached_placed_gate(name: str, pos: int, swapped: bool) -> np.ndarray:
+    """A fixed gate's unitary placed on a block (``place``)."""
+    return _frozen(place(cached_gate(name), pos, swapped))
 
 
 @dataclass
@@ -320,12 +400,17 @@ def stab_phases(phases: list) -> dict[int, list]:
 
 
 class _Builder:
-    def __init__(self, num_qubits: int, line: list[cirq.Qid], symbol_order: list[str], n_data: int):
+    def __init__(
+        self, num_qubits: int, line: list[cirq.Qid], symbol_order: list[str], n_data: int, cached: bool = True
+    ):
         self.n = num_qubits
+        self.cached = cached
         self.index = {q: i for i, q in enumerate(line)}
         self.symbol_order, self.n_data = symbol_order, n_data
         self.angles: list[Angle] = []
         self.fixed: list[np.ndarray] = []
+        self.fixed_key: list[str | None] = []  # the gate's name (cached matrices) or None
+        self.mix_key: list[tuple | None] = []  # per mixture: ``mixture_key`` or None
         self.mix_ops: list[np.ndarray] = []
         self.mix_probs: list[float] = []
         self.mix_start = [0]
@@ -352,7 +437,12 @@ class _Builder:
             return out
         if len(g.qubits) > 2:
             raise ValueError(f"the batched trajectory engine takes 1- and 2-qubit gates, got {g.name}")
-        self.fixed.append(np.array(gate_unitary(g.name), dtype=np.complex128))
+        if self.cached:
+            self.fixed.append(cached_gate(g.name))
+            self.fixed_key.append(g.name)
+        else:
+            self.fixed.append(np.array(gate_unitary(g.name), dtype=np.complex128))
+            self.fixed_key.append(None)
         return [_Element(FIXED, g.qubits, len(self.fixed) - 1)]
 
     def channel(self, op: cirq.Operation) -> list[_Element]:
@@ -360,22 +450,18 @@ class _Builder:
         if isinstance(op.gate, cirq.AmplitudeDampingChannel):
             self.ad.append(float(op.gate.gamma))
             return [_Element(AD, qubits, len(self.ad) - 1)]
-        if isinstance(op.gate, cirq.PhaseDampingChannel):
-            q = (1.0 - math.sqrt(1.0 - float(op.gate.gamma))) / 2.0
-            mixture = [(1.0 - q, np.eye(2)), (q, np.diag([1.0, -1.0]))]
-        elif cirq.has_mixture(op):
-            mixture = list(cirq.mixture(op))
-        else:
-            raise ValueError(f"the batched trajectory engine has no exact unravelling for {op}")
-        for p, u in mixture:
-            self.mix_ops.append(np.asarray(u, dtype=np.complex128))
-            self.mix_probs.append(float(p))
+        key = mixture_key(op.gate) if self.cached else None
+        for p, u in cached_unravel(key) if key is not None else unravel(op):
+            self.mix_ops.append(u)
+            self.mix_probs.append(p)
         self.mix_start.append(len(self.mix_ops))
+        self.mix_key.append(key)
         return [_Element(MIX, qubits, len(self.mix_start) - 2)]
 
     def zz(self, x: int, y: int, phase: float) -> list[_Element]:
         """exp(-i phase |11><11|) on (x, y): a fixed diagonal two-qubit element."""
         self.fixed.append(np.diag([1.0, 1.0, 1.0, np.exp(-1j * phase)]).astype(np.complex128))
+        self.fixed_key.append(None)  # a phase per idle window: hardly ever repeated
         return [_Element(FIXED, (x, y), len(self.fixed) - 1)]
 
     def detuning(self, q: int, t: float, sigma: float) -> list[_Element]:
@@ -391,6 +477,7 @@ class _Builder:
         self.mix_ops.append(np.eye(2, dtype=np.complex128))
         self.mix_probs.append(1.0)
         self.mix_start.append(len(self.mix_ops))
+        self.mix_key.append(None)
         if self.pending[q]:
             if self.last[q] >= 0 and not self.open[q]:
                 self.blocks[self.last[q]][1].extend(self.pending[q])
@@ -447,6 +534,8 @@ class _Builder:
         kinds, pos, slots, starts, qubits = [], [], [], [0], []
         fixed_local: list[np.ndarray] = []
         mix_local = [np.eye(4, dtype=np.complex128)] * len(self.mix_ops)
+        # an op no element places (a detuning's stand-in) stays the identity
+        ident = [True] * len(self.mix_ops)
         mix_elem = [0] * (len(self.mix_start) - 1)
         lower = []
         for (a, b), elements in self.blocks:
@@ -454,18 +543,25 @@ class _Builder:
             low = 1.0
             for e in elements:
                 p = 2 if len(e.qubits) == 2 else (0 if e.qubits[0] == a else 1)
+                swapped = p == 2 and e.qubits != (a, b)
                 slot = e.slot
                 if e.kind == FIXED:
-                    m = self.fixed[e.slot]
-                    m = embed(m, p) if p < 2 else (m if e.qubits == (a, b) else _SWAP_LOCAL @ m @ _SWAP_LOCAL)
-                    fixed_local.append(m)
+                    name = self.fixed_key[e.slot]
+                    if name is not None:
+                        fixed_local.append(cached_placed_gate(name, p, swapped))
+                    else:
+                        fixed_local.append(place(self.fixed[e.slot], p, swapped))
                     slot = len(fixed_local) - 1
                 elif e.kind == MIX:
                     mix_elem[e.slot] = len(kinds)
-                    for k in range(self.mix_start[e.slot], self.mix_start[e.slot + 1]):
-                        m = self.mix_ops[k]
-                        m = embed(m, p) if p < 2 else (m if e.qubits == (a, b) else _SWAP_LOCAL @ m @ _SWAP_LOCAL)
-                        mix_local[k] = m
+                    lo, hi = self.mix_start[e.slot], self.mix_start[e.slot + 1]
+                    key = self.mix_key[e.slot]
+                    if key is not None:
+                        mix_local[lo:hi], ident[lo:hi] = cached_placed_mixture(key, p, swapped)
+                    else:
+                        for k in range(lo, hi):
+                            mix_local[k] = place(self.mix_ops[k], p, swapped)
+                            ident[k] = bool(np.allclose(mix_local[k], np.eye(4)))
                 elif e.kind == AD:
                     low *= 1.0 - self.ad[e.slot]
                 kinds.append(e.kind)
@@ -489,7 +585,7 @@ class _Builder:
         position[np.argsort(-use, kind="stable")] = np.arange(self.n)
         qubits = [(int(position[a]), int(position[b])) for a, b in qubits]
         table = AngleTable(self.angles, self.symbol_order)
-        ident = np.array([np.allclose(m, np.eye(4)) for m in mix_local], dtype=bool)
+        ident = np.array(ident, dtype=bool)
         at = stab_phases(self.phases)
         ph_start, ph_qubit, ph_time = [0], [], []
         for b in range(len(self.blocks)):
@@ -532,10 +628,17 @@ class _Builder:
 
 
 def build_program(
-    operations: list[tuple], num_qubits: int, line: list[cirq.Qid], symbol_order: list[str], n_data: int
+    operations: list[tuple],
+    num_qubits: int,
+    line: list[cirq.Qid],
+    symbol_order: list[str],
+    n_data: int,
+    cached: bool = True,
 ) -> NoisyProgram:
-    """``operations`` from ``noisy_operations``; ``symbol_order`` data symbols first."""
-    builder = _Builder(num_qubits, line, symbol_order, n_data)
+    """``operations`` from ``noisy_operations``; ``symbol_order`` data symbols first. ``cached``
+    False computes every channel's and gate's matrices afresh (the reference the cached build
+    is tested against, bit for bit)."""
+    builder = _Builder(num_qubits, line, symbol_order, n_data, cached)
     for kind, op in operations:
         if kind == "gate":
             builder.add(builder.gate(op))
