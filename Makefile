@@ -32,7 +32,9 @@ test: $(STAMP)
 
 # results of one bench run: benchmarks/results/<date>-<machine>-<figure>
 MACHINE := $(shell hostname)
-RESULTS := benchmarks/results/$(shell date +%F)-$(MACHINE)
+# each run writes a directory of its own: a second run never replaces an earlier run's files
+BENCH_DIR := benchmarks/results/$(shell date +%F-%H%M)-$(MACHINE)-bench
+RESULTS := $(BENCH_DIR)/$(shell date +%F)-$(MACHINE)
 
 bench: $(STAMP)
 	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e '.[bench]'
@@ -40,19 +42,24 @@ bench: $(STAMP)
 	# the reasons and what it imports instead: the bench extra in pyproject.toml);
 	# compare_runtime.py stands in an empty module for its torchvision data-set loaders
 	$(BIN)/pip install --quiet --no-deps torchquantum-ng==0.2.0 torchpack==0.3.1
-	$(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-columns=mean,stddev,rounds
-	$(BIN)/python -W ignore benchmarks/compare_compilers.py
-	$(BIN)/python -W ignore benchmarks/compare_runtime.py
-	$(BIN)/python -W ignore benchmarks/compare_runtime.py --gradients
-	$(BIN)/python -W ignore benchmarks/compare_runtime.py --peers
+	mkdir -p $(BENCH_DIR)
+	$(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-columns=mean,stddev,rounds \
+		--benchmark-json $(RESULTS)-pytest-benchmark.json
+	$(BIN)/python -W ignore benchmarks/compare_compilers.py --out-dir $(BENCH_DIR)
+	$(BIN)/python -W ignore benchmarks/compare_runtime.py --out-dir $(BENCH_DIR)
+	$(BIN)/python -W ignore benchmarks/compare_runtime.py --gradients --out-dir $(BENCH_DIR)
+	$(BIN)/python -W ignore benchmarks/compare_runtime.py --peers --out-dir $(BENCH_DIR)
 	# noisy simulation and threads, in configurations of a few minutes each (the scripts' defaults
-	# are longer); the JSON / Markdown land next to the others under benchmarks/results
+	# are longer); every JSON / Markdown / PNG of the run lands in $(BENCH_DIR)
 	$(BIN)/python -W ignore benchmarks/thread_scaling.py --windows 3 --seconds 2 --out $(RESULTS)-threads.json
 	# qiskit-aer on the same noisy circuits (its JSON joins the noisy tables), then this code against
 	# the last commit with one qsim call per trajectory, in interleaved rounds (needs the full history)
-	$(BIN)/python -W ignore benchmarks/compare_noisy.py --trajectories 32 --check-shots 100 --models markovian,zz
-	$(BIN)/python -W ignore benchmarks/noisy_rounds.py --rounds 3 --images 8 --aer $(RESULTS)-noisy-aer.json
-	$(BIN)/python -W ignore benchmarks/dd_fidelity.py --bindings 8 --trajectories 32 --machine $(MACHINE)
+	$(BIN)/python -W ignore benchmarks/compare_noisy.py --trajectories 32 --check-shots 100 --models markovian,zz \
+		--out-dir $(BENCH_DIR)
+	$(BIN)/python -W ignore benchmarks/noisy_rounds.py --rounds 3 --images 8 --aer $(RESULTS)-noisy-aer.json \
+		--out-dir $(BENCH_DIR)
+	$(BIN)/python -W ignore benchmarks/dd_fidelity.py --bindings 8 --trajectories 32 --machine $(MACHINE) \
+		--out $(BENCH_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
