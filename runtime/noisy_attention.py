@@ -26,7 +26,8 @@ Jacobian is unbiased), instead of 2 noisy evaluations per trainable gate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 
 import cirq
 import numpy as np
@@ -34,11 +35,28 @@ import torch
 
 from hqvit.compiler.hqvit import HQViTConfig
 from hqvit.compiler.pipeline import CompiledCircuit
+from hqvit.ir.angles import AngleTable
 from hqvit.runtime.batched_trajectories import BatchedTrajectories, Tape
-from hqvit.runtime.noisy_program import build_program, noisy_operations
+from hqvit.runtime.noisy_program import NoisyProgram, build_program, noisy_operations
 from hqvit.runtime.quantum_attention import QsimAttention
 from hqvit.runtime.readout import attention_from_joint, attention_torch, joint_torch
 from hqvit.targets.noise import TargetNoiseModel
+
+
+def engine_copy(engine: BatchedTrajectories, table: AngleTable | None = None) -> BatchedTrajectories:
+    """An engine equal to a fresh ``BatchedTrajectories`` of the program ``engine`` was built
+    from (with its angle table replaced by ``table``, if given), without the phase fusion and
+    layout again. Exact: everything the constructor derives (the fused, renumbered program, the
+    fixed phase vectors, the split and the trainable / stored block indices) comes from the
+    program's blocks, elements and ``slot_trainable``, never from its angle table, which the fused
+    program carries unchanged and only ``bind`` reads; the one attribute a run writes is the
+    ``stats`` counter, which the copy gets afresh (tests/runtime/test_noisy_program_build.py
+    compares every attribute with a fresh build)."""
+    out = copy.copy(engine)
+    if table is not None:
+        out.program = replace(engine.program, table=table)
+    out.stats = np.zeros_like(engine.stats)
+    return out
 
 
 @dataclass
@@ -73,7 +91,12 @@ class NoisyAttention:
         trajectories: int = 32,
         shots: int | None = None,
         seed: int = 0,
+        built: tuple[NoisyProgram, BatchedTrajectories] | None = None,
     ):
+        """``built``: the (program, engine) of an earlier backend for the same compiled circuit
+        and scale (``noisy_quantized.NoiseSpec`` keeps them): the program depends on nothing else
+        (qubits and symbols come from the compiled circuit), so it is reused and the engine
+        copied (``engine_copy``) instead of inserting the noise and cutting the blocks again."""
         if trajectories < 2:
             raise ValueError("trajectories must be >= 2 (two halves estimate the trajectory error)")
         self.cfg = cfg
@@ -100,9 +123,19 @@ class NoisyAttention:
         self.noise = TargetNoiseModel(compiled.target, by_index, scale)
         measured = [self.remap[p] for p in compiled.schedule.measured] or self.readout.kept
         self.readout_flips = [(q, scale * float(compiled.target.readout_error[p])) for p, q in self._measured(measured)]
-        operations = noisy_operations(compiled, self.noise, self.remap, self.line)
-        self.program = build_program(operations, self.n, self.line, self.symbols, self.n_data)
-        self.engine = BatchedTrajectories(self.program)
+        if built is None:
+            operations = noisy_operations(compiled, self.noise, self.remap, self.line)
+            self.program = build_program(operations, self.n, self.line, self.symbols, self.n_data)
+            self.engine = BatchedTrajectories(self.program)
+        else:
+            program, engine = built
+            if (
+                program.num_qubits != self.n
+                or program.n_data != self.n_data
+                or program.table.symbol_order != self.symbols
+            ):
+                raise ValueError("the prebuilt noisy program is for another compiled circuit")
+            self.program, self.engine = program, engine_copy(engine)
         self.record = NoiseRecord()
         self.calls = 0
         self._halves: list[tuple[np.ndarray, np.ndarray]] = []

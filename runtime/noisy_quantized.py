@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,8 +48,8 @@ from hqvit.ir.angles import Angle, AngleTable
 from hqvit.runtime.angle_quantization import ANGLE_MODES, interpolation_weights, round_angles, sample_settings
 from hqvit.runtime.batched_trajectories import BatchedTrajectories
 from hqvit.runtime.model import VisionTransformer
-from hqvit.runtime.noisy_attention import NoisyAttention
-from hqvit.runtime.noisy_program import RX, RZ
+from hqvit.runtime.noisy_attention import NoisyAttention, engine_copy
+from hqvit.runtime.noisy_program import RX, RZ, NoisyProgram
 from hqvit.runtime.quant_settings import QuantSettings
 from hqvit.runtime.quantized_model import quantum_scores
 
@@ -57,12 +57,16 @@ from hqvit.runtime.quantized_model import quantum_scores
 @dataclass(frozen=True)
 class NoiseSpec:
     """The noisy evaluation of one sweep: the circuit compiled for the target, the noise scale,
-    trajectories per image and head, and the seed of the trajectories."""
+    trajectories per image and head, and the seed of the trajectories. ``built`` keeps the noisy
+    program and engine of the first backend built for it: every setting and block of the sweep
+    evaluates the same compiled circuit at the same scale, so they share them (``NoisyAttention``'s
+    ``built``) instead of building them once per setting and block."""
 
     compiled: CompiledCircuit
     scale: float = 1.0
     trajectories: int = 32
     seed: int = 0
+    built: list[tuple[NoisyProgram, BatchedTrajectories]] = field(default_factory=list, compare=False, repr=False)
 
 
 def slot_table(n_slots: int) -> AngleTable:
@@ -81,13 +85,15 @@ class NoisyQuantizedAttention(NoisyAttention):
         mode: str,
         trajectories: int = 32,
         seed: int = 0,
+        built: tuple[NoisyProgram, BatchedTrajectories] | None = None,
     ):
         if mode not in ANGLE_MODES:
             raise ValueError(f"angle mode must be one of {ANGLE_MODES}, got {mode!r}")
-        super().__init__(cfg, compiled, scale, trajectories, None, seed)
+        super().__init__(cfg, compiled, scale, trajectories, None, seed, built)
         self.bits, self.mode = bits, mode
         p = self.program
-        self.quantized = BatchedTrajectories(replace(p, table=slot_table(len(p.table.const))))
+        # the same engine with the identity angle table (the fused blocks do not depend on it)
+        self.quantized = engine_copy(self.engine, slot_table(len(p.table.const)))
         # the gates of the blocks all heads share (run once per image with head 0's matrices)
         end = p.block_start[self.engine.split]
         kinds, slots = p.elem_kind[:end], p.elem_slot[:end]
@@ -149,14 +155,23 @@ def noisy_angles(model: VisionTransformer, settings: QuantSettings, noise: Noise
     backends: list[NoisyAttention] = []
     for k in range(len(modules)):
         seed = noise.seed + 7 * k
+        built = noise.built[0] if noise.built else None
         if settings.angle_bits is None:
-            backends.append(NoisyAttention(cfg, noise.compiled, noise.scale, noise.trajectories, None, seed))
+            backend = NoisyAttention(cfg, noise.compiled, noise.scale, noise.trajectories, None, seed, built)
         else:
-            backends.append(
-                NoisyQuantizedAttention(
-                    cfg, noise.compiled, noise.scale, settings.angle_bits, settings.angle_mode, noise.trajectories, seed
-                )
+            backend = NoisyQuantizedAttention(
+                cfg,
+                noise.compiled,
+                noise.scale,
+                settings.angle_bits,
+                settings.angle_mode,
+                noise.trajectories,
+                seed,
+                built,
             )
+        if not noise.built:
+            noise.built.append((backend.program, backend.engine))
+        backends.append(backend)
     try:
         for m, backend in zip(modules, backends, strict=True):
             m.qsim = backend

@@ -13,7 +13,9 @@ import pytest
 from hqvit.compiler.hqvit import HQViTConfig
 from hqvit.compiler.pipeline import compile_hqvit
 from hqvit.runtime import noisy_program as npg
-from hqvit.runtime.noisy_attention import NoisyAttention
+from hqvit.runtime.batched_trajectories import BatchedTrajectories
+from hqvit.runtime.noisy_attention import NoisyAttention, engine_copy
+from hqvit.runtime.noisy_quantized import slot_table
 from hqvit.targets import resolve_target
 
 CFG = HQViTConfig((4, 4), (2, 2), layers=1)
@@ -86,3 +88,36 @@ def test_the_comparison_covers_every_element_kind_and_reads_the_caches(builds):
     for cache in (npg.cached_unravel, npg.cached_placed_mixture, npg.cached_placed_gate):
         info = cache.cache_info()
         assert info.hits > info.misses > 0
+
+
+def same_attributes(x: object, y: object) -> list[str]:
+    """The attributes of two engines that differ (programs field by field, arrays bit for bit)."""
+    differ = []
+    assert vars(x).keys() == vars(y).keys()
+    for name, a in vars(x).items():
+        b = getattr(y, name)
+        if isinstance(a, npg.NoisyProgram):
+            fa, fb = fields(a), fields(b)
+            differ += [f"program.{k}" for k in fa if not same_bits(fa[k], fb[k])]
+            if a.table.symbol_order != b.table.symbol_order:
+                differ.append("program.table.symbol_order")
+        elif not same_bits(a, b):
+            differ.append(name)
+    return differ
+
+
+def test_engine_copy_is_a_fresh_engine():
+    """``engine_copy`` (what backends sharing a build and the quantized-angle engine use) equals
+    a ``BatchedTrajectories`` built from scratch, with its own run counters."""
+    compiled = compile_hqvit(CFG, resolve_target("ibm-torino"), opt=1, seed=0)
+    noisy = NoisyAttention(CFG, compiled, 1.0, 2, None, 0)
+    noisy.engine.stats += 1  # a run's counters are not copied
+    table = slot_table(len(noisy.program.table.const))
+    for copied, fresh in (
+        (engine_copy(noisy.engine), BatchedTrajectories(noisy.program)),
+        (engine_copy(noisy.engine, table), BatchedTrajectories(dataclasses.replace(noisy.program, table=table))),
+    ):
+        assert not same_attributes(copied, fresh), same_attributes(copied, fresh)
+        assert copied.stats is not noisy.engine.stats
+    shared = NoisyAttention(CFG, compiled, 1.0, 2, None, 3, (noisy.program, noisy.engine))
+    assert shared.program is noisy.program and not same_attributes(shared.engine, BatchedTrajectories(noisy.program))
