@@ -272,6 +272,8 @@ def compile_circuit(
     path = "synthesis" if synthesis else "generic"
     uneven = not real.ideal and not real.fully_connected and not real.uniform_errors
     if opt == 3 and noise_aware and uneven:
+        # the noise-blind candidates all see one copy of the device (its routing tables built once)
+        blind = noise_blind(real)
         candidates = [(seed, True, "generic")] + [
             (seed * ESP_SEEDS + k, aware, "generic")
             for k in range(ESP_SEEDS)
@@ -282,7 +284,10 @@ def compile_circuit(
             candidates = [(seed, True, "synthesis"), (seed, False, "synthesis")] + candidates
         best, record = best_of(
             "select_by_esp",
-            [(_label(s, aware, p), _candidate(logical, real, config, opt, s, aware, p)) for s, aware, p in candidates],
+            [
+                (_label(s, aware, p), _candidate(logical, real, config, opt, s, aware, p, None if aware else blind))
+                for s, aware, p in candidates
+            ],
             score=lambda c: c.success_probability(coherent=False)["esp"],
             records_of=lambda c: c.passes,
             circuit_of=lambda c: c.circuit,
@@ -327,8 +332,8 @@ def _label(seed: int, aware: bool, path: str = "generic") -> str:
     return f"{path} seed {seed} {'noise-aware' if aware else 'noise-blind'}"
 
 
-def _candidate(logical, target, config, opt, seed, aware, path="generic"):
-    return lambda: _compile(logical, target, config, opt, seed, aware, path)
+def _candidate(logical, target, config, opt, seed, aware, path="generic", seen=None):
+    return lambda: _compile(logical, target, config, opt, seed, aware, path, seen)
 
 
 def _compile(
@@ -339,7 +344,10 @@ def _compile(
     seed: int,
     noise_aware: bool,
     path: str = "generic",
+    seen: Target | None = None,
 ) -> CompiledCircuit:
+    """One compile. ``seen``: the target the passes see, when the caller has it already (else
+    ``target``, or its ``noise_blind`` copy for a noise-blind compile)."""
     t0 = time.perf_counter()
     usable = len(target.usable_qubits)
     if logical.num_qubits > usable:
@@ -347,13 +355,14 @@ def _compile(
     if opt not in PRESETS:
         raise InputError(f"--opt must be one of {sorted(PRESETS)}, got {opt}")
     p = PRESETS[opt]
-    seen = target if noise_aware or target.ideal else noise_blind(target)
+    if seen is None:
+        seen = target if noise_aware or target.ideal else noise_blind(target)
     ctx = PassContext(seen, device=target, seed=seed, options=dict(p))
     records: list[PassRecord] = []
     try:
         circuit = PassManager(preset_passes(opt, target, path)).run(logical, ctx, records)
     except synthesize_hqvit.SynthesisUnavailable:
-        return _compile(logical, target, config, opt, seed, noise_aware, "generic")
+        return _compile(logical, target, config, opt, seed, noise_aware, "generic", seen)
     if target.ideal:
         circuit = Circuit(target.num_qubits, circuit.segments, circuit.symbols, circuit.registers)
         ctx.properties["layout"] = list(range(logical.num_qubits))

@@ -102,29 +102,32 @@ def cancel_and_merge(circuit: Circuit) -> Circuit:
         return cancel_and_merge_reference(circuit)
     name, q, angle, ptr = rows
     alive, _, events = kernel.cancel(name, q, angle, ptr, cost.PROPS, circuit.num_qubits)
-    op_at = dict(row_op)
     merged: dict[int, Gate] = {}
-    for kind, p, j in events.tolist():
-        g = op_at[j]
-        if kind == kernel.DROPPED:
-            if not g.angles[0].is_zero_mod(2 * math.pi):
-                return cancel_and_merge_reference(circuit)
-        elif kind in (kernel.MERGED, kernel.VANISHED):
-            total = merged.get(p, op_at[p]).angles[0] + g.angles[0]
-            if _vanishes(total) != (kind == kernel.VANISHED):
-                return cancel_and_merge_reference(circuit)
-            merged[p] = Gate(g.name, g.qubits, (total,))
+    decisions = events.tolist()
+    if decisions:
+        op_at = dict(row_op)
+        for kind, p, j in decisions:
+            g = op_at[j]
+            if kind == kernel.DROPPED:
+                if not g.angles[0].is_zero_mod(2 * math.pi):
+                    return cancel_and_merge_reference(circuit)
+            elif kind in (kernel.MERGED, kernel.VANISHED):
+                total = merged.get(p, op_at[p]).angles[0] + g.angles[0]
+                if _vanishes(total) != (kind == kernel.VANISHED):
+                    return cancel_and_merge_reference(circuit)
+                merged[p] = Gate(g.name, g.qubits, (total,))
+    keep = alive.tolist()
     segments = []
     gates = iter(row_op)
     for seg in circuit.segments:
-        out = []
+        out: list = []
         for op in seg.ops:
             if not isinstance(op, Gate):
                 out.append(op)
                 continue
-            r, _ = next(gates)
-            if alive[r]:
-                out.append(merged.get(r, op))
+            r = next(gates)[0]
+            if keep[r]:
+                out.append(merged.get(r, op) if merged else op)
         segments.append(Segment(seg.name, out))
     return circuit.with_segments(segments)
 

@@ -17,6 +17,8 @@ interaction (3 CZs instead of 5), QFT controlled phases, random two-qubit runs.
 
 from __future__ import annotations
 
+import math
+
 import cirq
 import numpy as np
 
@@ -36,6 +38,20 @@ class _Block:
         self.pair = pair  # (a, b): a is the most significant qubit of the block unitary
         self.slots: list[int] = []  # positions in the output list
         self.two_qubit = 0
+
+    def key(self, ops: list) -> tuple | None:
+        """What the block's unitary depends on: each gate's name, its qubits as positions in the
+        pair (0 for a, 1 for b) and its angles' values; None if an angle is -0.0 (it compares
+        equal to 0.0 but can change the synthesized angles' last bits)."""
+        a, _ = self.pair
+        out = []
+        for k in self.slots:
+            g = ops[k]
+            consts = tuple(x.const for x in g.angles)
+            if any(c == 0.0 and math.copysign(1.0, c) < 0 for c in consts):
+                return None
+            out.append((g.name, tuple(0 if q == a else 1 for q in g.qubits), consts))
+        return tuple(out)
 
     def unitary(self, ops: list) -> np.ndarray:
         a, _ = self.pair
@@ -83,6 +99,31 @@ def _synthesize(u: np.ndarray, pair: tuple[int, int]) -> list[Gate]:
     return out
 
 
+# block key -> its replacement on the pair positions (name, positions, angles), or () when the
+# block is kept: a routed circuit repeats the same few blocks (a SWAP's CNOTs beside the same
+# one-qubit gates) hundreds of times, and each costs a unitary, a KAK test and a synthesis
+_REPLACEMENTS: dict[tuple, tuple] = {}
+_REPLACEMENTS_MAX = 1 << 14
+
+
+def _replacement(block: _Block, ops: list) -> tuple:
+    """The block's resynthesis on the pair positions (name, positions, angles), or () to keep it."""
+    key = block.key(ops)
+    hit = None if key is None else _REPLACEMENTS.get(key)
+    if hit is None:
+        hit = ()
+        u = block.unitary(ops)
+        if entanglers_needed(u) < block.two_qubit:
+            new = _synthesize(u, (0, 1))
+            if sum(len(g.qubits) == 2 for g in new) < block.two_qubit:
+                hit = tuple((g.name, g.qubits, g.angles) for g in new)
+        if key is not None:
+            if len(_REPLACEMENTS) >= _REPLACEMENTS_MAX:
+                _REPLACEMENTS.clear()
+            _REPLACEMENTS[key] = hit
+    return hit
+
+
 def _numeric(g: Gate) -> bool:
     return all(a.is_numeric for a in g.angles)
 
@@ -99,15 +140,13 @@ def _consolidate_ops(ops: list) -> list:
             open_block.pop(p, None)
         if block.two_qubit < 2:
             return  # one two-qubit gate cannot be beaten by resynthesis
-        u = block.unitary(out)
-        if entanglers_needed(u) >= block.two_qubit:
+        replacement = _replacement(block, out)
+        if not replacement:
             return
-        new = _synthesize(u, block.pair)
-        if sum(len(g.qubits) == 2 for g in new) >= block.two_qubit:
-            return
+        pair = block.pair
         for k in block.slots[:-1]:
             out[k] = None
-        out[block.slots[-1]] = new
+        out[block.slots[-1]] = [Gate(name, tuple(pair[i] for i in qs), angles) for name, qs, angles in replacement]
 
     for k, op in enumerate(ops):
         qubits = getattr(op, "qubits", ())

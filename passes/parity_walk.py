@@ -316,9 +316,7 @@ def _token_swaps(vals: list[int], edges: list[tuple[int, int]], desired: dict[in
     from scipy.optimize import linear_sum_assignment
 
     wires = sorted({w for e in edges for w in e} | set(desired))
-    adj = _adjacency(len(vals), edges)
-    parents = {w: _bfs_parents(adj, w, set(wires)) for w in wires}
-    hops = {w: {u: len(_path_to(parents[w], u)) - 1 for u in wires} for w in wires}
+    parents, hops = _hop_tables(len(vals), tuple(tuple(e) for e in edges), tuple(wires))
     var_at = {w: vals[w].bit_length() - 1 for w in wires}
     where = {v: w for w, v in var_at.items()}
     goal = {v: w for w, v in desired.items()}
@@ -351,6 +349,17 @@ def _token_swaps(vals: list[int], edges: list[tuple[int, int]], desired: dict[in
         where[var_at[a]], where[var_at[b]] = a, b
         swaps.append((a, b))
     return swaps
+
+
+@functools.lru_cache(maxsize=1024)
+def _hop_tables(
+    num_wires: int, edges: tuple[tuple[int, int], ...], wires: tuple[int, ...]
+) -> tuple[dict[int, dict[int, int]], dict[int, dict[int, int]]]:
+    """BFS parents from every wire and the hop counts between wires (shared: read only)."""
+    adj = _adjacency(num_wires, edges)
+    parents = {w: _bfs_parents(adj, w, set(wires)) for w in wires}
+    hops = {w: {u: len(_path_to(parents[w], u)) - 1 for u in wires} for w in wires}
+    return parents, hops
 
 
 def _adjacency(num_wires: int, edges) -> dict[int, list[int]]:
@@ -393,16 +402,41 @@ def _long_cx(path: list[int]) -> list[tuple[int, int]]:
 
 
 def _cut_vertices(adj: dict[int, list[int]], nodes: set[int]) -> set[int]:
-    """Wires whose removal disconnects the others (tiny graphs: one BFS per wire)."""
+    """Wires whose removal disconnects the others (tiny graphs: one flood fill per wire, on
+    bitmasks)."""
+    masks = _neighbour_masks(adj)
+    every = 0
+    for w in nodes:
+        every |= 1 << w
     cuts = set()
     for w in nodes:
-        rest = nodes - {w}
-        if not rest:
-            continue
-        start = next(iter(rest))
-        if len(_bfs_parents(adj, start, rest)) != len(rest):
+        rest = every & ~(1 << w)
+        if rest and not _connected(masks, rest):
             cuts.add(w)
     return cuts
+
+
+def _neighbour_masks(adj: dict[int, list[int]]) -> list[int]:
+    masks = [0] * (max(adj, default=-1) + 1)
+    for u, vs in adj.items():
+        for v in vs:
+            masks[u] |= 1 << v
+    return masks
+
+
+def _connected(masks: list[int], nodes: int) -> bool:
+    """Whether the wires in the bitmask ``nodes`` induce a connected graph (``nodes`` non-empty)."""
+    reached = nodes & -nodes
+    frontier = reached
+    while frontier:
+        grow = 0
+        while frontier:
+            low = frontier & -frontier
+            grow |= masks[low.bit_length() - 1]
+            frontier ^= low
+        frontier = grow & nodes & ~reached
+        reached |= frontier
+    return reached == nodes
 
 
 def cleanup_to_permutation(
@@ -413,8 +447,22 @@ def cleanup_to_permutation(
     where given, the others whatever is cheapest). Eliminates one wire at a time, always
     one that is not a cut vertex of the wires left, so the rest stays connected: first the column
     of its chosen variable is cleared elsewhere along a BFS tree (fill then clear), then the other
-    variables of its row are removed by adding the rows that sum to them (long-range CNOTs)."""
-    vals = list(vals)
+    variables of its row are removed by adding the rows that sum to them (long-range CNOTs).
+
+    A function of its arguments only: the same clean-up is asked for many times per compile
+    (the free end of a walk, then again inside each arrangement of it), so results are kept
+    (fresh lists are returned each time)."""
+    wish = tuple(sorted(desired.items())) if desired else ()
+    fix, out = _cleanup(tuple(vals), tuple(tuple(e) for e in edges), wish)
+    return list(fix), list(out)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _cleanup(
+    vals_in: tuple[int, ...], edges: tuple[tuple[int, int], ...], wish: tuple[tuple[int, int], ...]
+) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
+    desired = dict(wish) if wish else None
+    vals = list(vals_in)
     nodes = {w for w, v in enumerate(vals) if v}
     adj = _adjacency(len(vals), edges)
     out: list[tuple[int, int]] = []
@@ -439,9 +487,7 @@ def cleanup_to_permutation(
                 col = cols[var]
                 if not col:
                     continue
-                cost = (
-                    (col - (1 if vals[r] & bit else 0)) + bin(vals[r] & ~bit).count("1") + (0 if vals[r] & bit else 2)
-                )
+                cost = (col - (1 if vals[r] & bit else 0)) + (vals[r] & ~bit).bit_count() + (0 if vals[r] & bit else 2)
                 if best is None or cost < best[0]:
                     best = (cost, r, bit)
         _, r, bit = best
@@ -469,7 +515,7 @@ def cleanup_to_permutation(
                     cx(a, b)
         assert vals[r] == bit
         remaining.discard(r)
-    return out, vals
+    return tuple(out), tuple(vals)
 
 
 @dataclass
@@ -532,14 +578,18 @@ def finish_walk(
     vals: list[int],
     desired: dict[int, int] | None = None,
     skips: Skips = (),
+    check: bool = True,
 ) -> TreeWalk:
-    """The walk of ``walk_levels`` closed by the CNOTs that leave the wanted permutation; checked."""
+    """The walk of ``walk_levels`` closed by the CNOTs that leave the wanted permutation;
+    checked (``check_tree_walk``) unless ``check`` is False, for a caller that checks every walk
+    it emits itself and only scores the others."""
     ops = list(ops)
     if any(v & (v - 1) for v in vals) or desired:
         fix, vals = _arrange(list(vals), edges, desired)
         ops += [WalkOp("cx", a, b) for a, b in fix]
     final = [v.bit_length() - 1 if v else -1 for v in vals]
-    check_tree_walk(num_wires, edges, order, ops, final, skips)
+    if check:
+        check_tree_walk(num_wires, edges, order, ops, final, skips)
     return TreeWalk(ops, final)
 
 
@@ -558,21 +608,36 @@ def check_tree_walk(
     for k, w in enumerate(order):
         vals[w] = 1 << k
     seen: list[set[int]] = [set() for _ in range(n)]
-    level = 0
+    level, tbit = 0, 1
+    steps = gray_step_of_parity(0)
+    holders = sum(1 for v in vals if v & tbit)  # wires holding the current level's target
     for op in ops:
         if op.kind == "cx":
             if (op.a, op.b) not in coupled:
                 raise AssertionError(f"CNOT {op.a}->{op.b} is not on a coupler")
+            if vals[op.a] & tbit:
+                holders += -1 if vals[op.b] & tbit else 1
             vals[op.b] ^= vals[op.a]
             continue
-        if op.level < level or any(seen[j] != wanted[j] for j in range(op.level)):
-            raise AssertionError(f"level {op.level} starts before the levels below it are complete")
-        level = op.level
-        tbit = 1 << level
-        holders = [w for w in range(num_wires) if vals[w] & tbit]
-        parity = vals[op.a] ^ tbit  # must be a parity of earlier levels only (< tbit)
-        step = gray_step_of_parity(level).get(parity)
-        if holders != [op.a] or step != op.step or step not in wanted[level] or step in seen[level]:
+        # the levels below are complete when a level starts; none of them can change later
+        # (a rotation of a lower level fails here), so the check is needed only on a change
+        if op.level != level:
+            if op.level < level or any(seen[j] != wanted[j] for j in range(op.level)):
+                raise AssertionError(f"level {op.level} starts before the levels below it are complete")
+            level, tbit = op.level, 1 << op.level
+            steps = gray_step_of_parity(level)
+            holders = sum(1 for v in vals if v & tbit)
+        a = op.a
+        parity = vals[a] ^ tbit  # must be a parity of earlier levels only (< tbit)
+        step = steps.get(parity)
+        if (
+            a < 0
+            or holders != 1
+            or not vals[a] & tbit
+            or step != op.step
+            or step not in wanted[level]
+            or step in seen[level]
+        ):
             raise AssertionError(f"rotation of level {level} step {op.step} on wire {op.a} is not exact")
         seen[level].add(step)
     if seen != wanted:

@@ -11,10 +11,9 @@ Correctness does not depend on the choice: any two disjoint connected regions wo
 
 from __future__ import annotations
 
-import heapq
+import weakref
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
 from hqvit.targets import Target
@@ -29,21 +28,55 @@ class Placement:
 
     def shape(self, copy: int, target: Target) -> tuple[tuple[int, int], ...]:
         """The region's couplers in level labels: what the parity walk depends on."""
-        level = {q: j for j, q in enumerate(self.regions[copy])}
-        return tuple(
-            sorted((min(level[a], level[b]), max(level[a], level[b])) for a, b in _inside(self.regions[copy], target))
-        )
+        return _shape(self.regions[copy], target)
+
+
+def _shape(region: tuple[int, ...], target: Target) -> tuple[tuple[int, int], ...]:
+    level = {q: j for j, q in enumerate(region)}
+    return tuple(sorted((min(level[a], level[b]), max(level[a], level[b])) for a, b in _inside(region, target)))
 
 
 def _inside(region, target: Target) -> list[tuple[int, int]]:
+    """The couplers between qubits of ``region``, in ``target.edges`` order (sorted)."""
     s = set(region)
-    return [(a, b) for a, b in target.edges if a in s and b in s]
+    nb = _views(target).full
+    return sorted((q, p) for q in s for p in nb[q] if q < p and p in s)
+
+
+@dataclass(frozen=True)
+class _Views:
+    full: dict[int, list[int]]  # every qubit's neighbours in the coupling graph, ascending
+    usable: dict[int, list[int]]  # the same on the usable qubits only (``_adjacency``)
+
+
+_VIEWS: dict[int, tuple[weakref.ref, _Views]] = {}
+
+
+def _views(target: Target) -> _Views:
+    """Plain adjacency lists of ``target``'s coupling graph, built once per Target object (a
+    Target is not mutated after construction): the placement search asks for them thousands of
+    times, and networkx views cost more than the search itself."""
+    hit = _VIEWS.get(id(target))
+    if hit is not None and hit[0]() is target:
+        return hit[1]
+    full: dict[int, list[int]] = {q: [] for q in range(target.num_qubits)}
+    for a, b in target.couplers:
+        full[a].append(b)
+        full[b].append(a)
+    for q in full:
+        full[q].sort()
+    usable = set(target.usable_qubits)
+    views = _Views(full, {q: [p for p in full[q] if p in usable] for q in sorted(usable)})
+    if len(_VIEWS) >= 64:
+        _VIEWS.clear()
+    _VIEWS[id(target)] = (weakref.ref(target), views)
+    return views
 
 
 def _adjacency(target: Target) -> dict[int, list[int]]:
-    """The Target's coupling graph on its usable qubits, neighbours in ascending order."""
-    g = target.graph.subgraph(target.usable_qubits)
-    return {q: sorted(g[q]) for q in sorted(g)}
+    """The Target's coupling graph on its usable qubits, neighbours in ascending order (shared:
+    callers must not modify it)."""
+    return _views(target).usable
 
 
 def grow_region(
@@ -94,25 +127,45 @@ def tree_order(region: list[int], target: Target, toward: set[int] | None = None
     neighbours among those already ordered, so the controls of every level sit close to its
     target; ties go to qubits nearer the other copy (``toward``), where the last levels, the
     feature qubits, are wanted for the swap test."""
-    g = target.graph.subgraph(region)
-    ends = [q for q in region if g.degree(q) == 1]
-    if len(ends) == 2 and all(g.degree(q) <= 2 for q in region) and nx.is_connected(g):
+    full = _views(target).full
+    inside = set(region)
+    nb = {q: [p for p in full[q] if p in inside] for q in region}
+    ends = [q for q in region if len(nb[q]) == 1]
+    if len(ends) == 2 and all(len(nb[q]) <= 2 for q in region) and _is_connected(nb, region):
         # a path: the root at the end away from the other copy, the levels in path order, so the
         # last levels (the features) start next to it; splitting levels off one end keeps the
         # walk's doubling steps short
         far = max(ends, key=lambda q: (sum(target.coupling.hops[q, p] for p in toward or ()), -q))
-        return tuple(nx.shortest_path(g, far, next(q for q in ends if q != far)))
-    central = _closeness(list(region), {q: list(g[q]) for q in region})
+        path, prev = [far], -1
+        while len(path) < len(region):
+            (nxt,) = [p for p in nb[path[-1]] if p != prev]
+            prev = path[-1]
+            path.append(nxt)
+        return tuple(path)
+    central = _closeness(list(region), nb)
     near = {q: 0 for q in region}
     if toward:
         for q in region:
-            near[q] = -sum(1 for p in target.graph[q] if p in toward)
+            near[q] = -sum(1 for p in full[q] if p in toward)
     order = [max(region, key=lambda q: (central[q], -q))]
+    placed = {order[0]}
     while len(order) < len(region):
-        placed = set(order)
-        cand = [q for q in region if q not in placed and any(p in placed for p in g[q])]
-        order.append(max(cand, key=lambda q: (sum(p in placed for p in g[q]), -near[q], central[q], -q)))
+        cand = [q for q in region if q not in placed and any(p in placed for p in nb[q])]
+        nxt = max(cand, key=lambda q: (sum(p in placed for p in nb[q]), -near[q], central[q], -q))
+        order.append(nxt)
+        placed.add(nxt)
     return tuple(order)
+
+
+def _is_connected(nb: dict[int, list[int]], region) -> bool:
+    start = next(iter(region))
+    seen, stack = {start}, [start]
+    while stack:
+        for p in nb[stack.pop()]:
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return len(seen) == len(nb)
 
 
 def placement_costs(target: Target, copy_qubits: int) -> np.ndarray:
@@ -131,30 +184,38 @@ def placement_costs(target: Target, copy_qubits: int) -> np.ndarray:
 def candidate_placements(target: Target, copy_qubits: int, limit: int, seeds: int = 48) -> list[Placement]:
     """Up to ``limit`` placements with distinct region shapes, best score first (lower is better)."""
     adj = _adjacency(target)
+    full = _views(target).full
     cost = placement_costs(target, copy_qubits)
     mean_edge = np.mean(list(target.coupler_costs.values())) if target.couplers else 1.0
     order = sorted(adj, key=lambda q: (-len(adj[q]), cost[q], q))[:seeds]
     found: dict[tuple, Placement] = {}
+    # tree orders and shapes depend on the regions as sets only, and many seeds grow the same
+    # regions: each is computed once (scores are not shared: their sums follow the growth order)
+    shaped: dict[tuple[frozenset[int], frozenset[int]], tuple] = {}
     for seed in order:
         a = grow_region(adj, seed, copy_qubits, set(), cost)
         if a is None:
             continue
+        sa = set(a)
         border = sorted(
-            {v for u in a for v in adj[u] if v not in a}, key=lambda v: (-sum(u in a for u in adj[v]), cost[v], v)
+            {v for u in a for v in adj[u] if v not in sa}, key=lambda v: (-sum(u in sa for u in adj[v]), cost[v], v)
         )
+        inner_a = _inside(a, target)
         for b_seed in border[:3]:
-            b = grow_region(adj, b_seed, copy_qubits, set(a), cost)
+            b = grow_region(adj, b_seed, copy_qubits, sa, cost)
             if b is None:
                 continue
-            inner = _inside(a, target) + _inside(b, target)
-            sa = set(a)
-            cross = [(x, y) for x, y in target.edges if (x in sa and y in b) or (y in sa and x in b)]
+            sb = set(b)
+            inner = inner_a + _inside(b, target)
+            cross = sum(1 for x in a for y in full[x] if y in sb)
             error = sum(target.coupler_costs[e] for e in inner) / (mean_edge * max(len(inner), 1))
-            score = -10.0 * len(inner) - 2.0 * len(cross) + 5.0 * error + float(cost[a].sum() + cost[b].sum())
-            oa = tree_order(a, target, set(b))
-            ob = tree_order(b, target, set(a))
-            p = Placement((oa, ob), score)
-            key = (p.shape(0, target), p.shape(1, target))
+            score = -10.0 * len(inner) - 2.0 * cross + 5.0 * error + float(cost[a].sum() + cost[b].sum())
+            pair = (frozenset(a), frozenset(b))
+            if pair not in shaped:
+                regions = (tree_order(a, target, sb), tree_order(b, target, sa))
+                shaped[pair] = (regions, (_shape(regions[0], target), _shape(regions[1], target)))
+            regions, key = shaped[pair]
+            p = Placement(regions, score)
             if key not in found or found[key].score > score:
                 found[key] = p
     return sorted(found.values(), key=lambda p: (p.score, p.regions))[:limit]
@@ -186,31 +247,67 @@ def feature_arrangements(
     on a path in each region, so the ansatz's CNOT chain runs on couplers, with the m-th features
     of the two copies close, for the swap test's CNOTs. ``ends[copy][wire]`` is the level each
     wire would hold without a wish. Minimises the hops the features must move from there plus the
-    extra hops between pairs (each hop is about one SWAP either way). The ``limit`` best."""
-    adj = _adjacency(target)
+    extra hops between pairs (each hop is about one SWAP either way). The ``limit`` best, ties by
+    the paths (the first copy's, then the second's, as tuples)."""
     hops = target.coupling.hops
-    length = len(feature_levels)
-    pa = _paths(adj, placement.regions[0], length)
-    pb = _paths(adj, placement.regions[1], length)
-    if not pa or not pb:
+    tables = _path_tables(target, placement.regions, len(feature_levels))
+    if tables is None:
         return []
-    at = [{lv: placement.regions[c][w] for w, lv in enumerate(ends[c])} for c in range(2)]
-    move_a = {p: sum(int(hops[at[0][lv], q]) for lv, q in zip(feature_levels, p, strict=True)) for p in pa}
-    move_b = {p: sum(int(hops[at[1][lv], q]) for lv, q in zip(feature_levels, p, strict=True)) for p in pb}
-    ranked = heapq.nsmallest(
-        limit,
-        (
-            (move_a[a] + move_b[b] + sum(int(hops[x, y]) - 1 for x, y in zip(a, b, strict=True)), a, b)
-            for a in pa
-            for b in pb
-        ),
-    )
+    pa, pb, qa, qb, order, pair = tables
+    at = [np.array([placement.regions[c][ends[c].index(lv)] for lv in feature_levels]) for c in range(2)]
+    move_a = hops[at[0][None, :], qa].sum(axis=1)
+    move_b = hops[at[1][None, :], qb].sum(axis=1)
+    total = (move_a[:, None] + move_b[None, :]).astype(np.int64) + pair
+    # the key orders by total, then by the paths as tuples (``order``: their lexicographic ranks)
+    key = total.ravel() * order.size + order.ravel()
+    take = min(limit, key.size)
+    if take <= 0:
+        return []
+    best = np.argpartition(key, take - 1)[:take] if take < key.size else np.arange(key.size)
+    best = best[np.argsort(key[best])]
     wire_a = {q: w for w, q in enumerate(placement.regions[0])}
     wire_b = {q: w for w, q in enumerate(placement.regions[1])}
-    return [
-        (
-            {wire_a[q]: lv for q, lv in zip(a, feature_levels, strict=True)},
-            {wire_b[q]: lv for q, lv in zip(b, feature_levels, strict=True)},
+    out = []
+    for i in best.tolist():
+        a, b = pa[i // len(pb)], pb[i % len(pb)]
+        out.append(
+            (
+                {wire_a[q]: lv for q, lv in zip(a, feature_levels, strict=True)},
+                {wire_b[q]: lv for q, lv in zip(b, feature_levels, strict=True)},
+            )
         )
-        for _, a, b in ranked
-    ]
+    return out
+
+
+_TABLES: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _path_tables(target: Target, regions: tuple[tuple[int, ...], tuple[int, ...]], length: int):
+    """Per placement and feature count, what ``feature_arrangements`` needs besides the ends: the
+    paths of each region, as lists and as (paths, length) qubit arrays, the rank of each pair
+    (a, b) in lexicographic order, and each pair's extra hops between partners; None without
+    paths. Kept per Target object, like ``_views``."""
+    hit = _TABLES.get(id(target))
+    if hit is None or hit[0]() is not target:
+        if len(_TABLES) >= 64:
+            _TABLES.clear()
+        hit = _TABLES[id(target)] = (weakref.ref(target), {})
+    memo = hit[1]
+    key = (regions, length)
+    if key not in memo:
+        adj = _adjacency(target)
+        pa = _paths(adj, regions[0], length)
+        pb = _paths(adj, regions[1], length)
+        if not pa or not pb:
+            memo[key] = None
+        else:
+            hops = target.coupling.hops
+            qa, qb = np.array(pa, np.int64), np.array(pb, np.int64)
+            rank_a = np.empty(len(pa), np.int64)
+            rank_a[sorted(range(len(pa)), key=pa.__getitem__)] = np.arange(len(pa))
+            rank_b = np.empty(len(pb), np.int64)
+            rank_b[sorted(range(len(pb)), key=pb.__getitem__)] = np.arange(len(pb))
+            order = rank_a[:, None] * len(pb) + rank_b[None, :]
+            pair = (hops[qa[:, None, :], qb[None, :, :]] - 1).sum(axis=2).astype(np.int64)
+            memo[key] = (pa, pb, qa, qb, order, pair)
+    return memo[key]

@@ -77,8 +77,34 @@ def _flush(run: list[Gate], q: int, native: str) -> list[Gate]:
         return []
     if len(run) == 1 and native == "any" and run[0].name in ("rx", "ry", "rz", "u3"):
         return list(run)  # already one native pulse
-    key = tuple((g.name, tuple(a.const for a in g.angles)) for g in run)
-    return [Gate(name, (q,), angles) for name, angles in _native_run(key, native)]
+    key = tuple([(g.name, tuple([a.const for a in g.angles]) if g.angles else ()) for g in run])
+    return list(_native_gates(key, native, q))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _native_gates(key: tuple, native: str, q: int) -> tuple[Gate, ...]:
+    """``_native_run`` as gates on qubit ``q`` (gates are immutable: circuits may share them)."""
+    return tuple(Gate(name, (q,), angles) for name, angles in _native_run(key, native))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _symbolic_native(g: Gate, native: str) -> tuple[Gate, ...]:
+    """``symbolic_to_native`` of a gate: every candidate compile rewrites the same symbolic
+    rotations, on the same few qubits. Only for gates without a negative zero (``_no_negative_zero``),
+    where equal gates are the same bits."""
+    return tuple(symbolic_to_native(g, native))
+
+
+def _no_negative_zero(angles: tuple[Angle, ...]) -> bool:
+    """No constant or coefficient is -0.0: then angles that compare equal are identical (0.0 ==
+    -0.0 is the one case where equal floats differ), and a result kept for one serves the other."""
+    for a in angles:
+        if a.const == 0.0 and math.copysign(1.0, a.const) < 0:
+            return False
+        for _, c in a.terms:
+            if c == 0.0 and math.copysign(1.0, c) < 0:
+                return False
+    return True
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -98,13 +124,19 @@ def resynthesize_single_qubit(circuit: Circuit, native: str) -> Circuit:
         out: list = []
         pending: dict[int, list[Gate]] = {}
         for op in seg.ops:
-            if _is_numeric_1q(op):
+            one = isinstance(op, Gate) and len(op.qubits) == 1
+            angles = op.angles if one else ()
+            if one and (not angles or (not angles[0].terms and all(not a.terms for a in angles[1:]))):
+                # ``_is_numeric_1q``
                 pending.setdefault(op.qubits[0], []).append(op)
                 continue
             for q in op.qubits:
-                out.extend(_flush(pending.pop(q, []), q, native))
-            if isinstance(op, Gate) and len(op.qubits) == 1:
-                out.extend(symbolic_to_native(op, native))
+                if q in pending:
+                    out.extend(_flush(pending.pop(q), q, native))
+            if one:
+                out.extend(
+                    _symbolic_native(op, native) if _no_negative_zero(op.angles) else symbolic_to_native(op, native)
+                )
             else:
                 out.append(op)
         for q in sorted(pending):

@@ -18,15 +18,22 @@ unchanged (the generic path then routes it), and so the ``--qasm`` input always 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hqvit.ir.angles import Angle
-from hqvit.ir.circuit import AmplitudeEncode, Circuit, Gate, Segment
+from hqvit.ir.circuit import AmplitudeEncode, Circuit, Gate, Measure, Segment
 from hqvit.passes import cancel, consolidate, expand_three_qubit, lower, sabre, two_qubit_cost
 from hqvit.passes.base import PassContext
-from hqvit.passes.parity_walk import Skips, TreeWalk, cleanup_to_permutation, finish_walk, gray_step_of_parity
+from hqvit.passes.parity_walk import (
+    Skips,
+    TreeWalk,
+    check_tree_walk,
+    cleanup_to_permutation,
+    finish_walk,
+    gray_step_of_parity,
+)
 from hqvit.passes.register_placement import Placement, candidate_placements, feature_arrangements
 from hqvit.passes.walk_cache import cached_walk_levels
 
@@ -87,9 +94,20 @@ def _finished(
     shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skips, desired: tuple[tuple[int, int], ...]
 ) -> TreeWalk:
     """``finish_walk`` of a cached walk: placements of the same shape and wishes that agree share
-    it (a function of its arguments only; callers never modify the result)."""
+    it (a function of its arguments only; callers never modify the result). Not checked here:
+    most candidates are only scored; ``_checked`` replays the walks the pass emits."""
     ops, vals = _levels(shape, n, seed, skips)
-    return finish_walk(n, list(shape), list(range(n)), ops, vals, dict(desired), skips)
+    return finish_walk(n, list(shape), list(range(n)), ops, vals, dict(desired), skips, check=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked(
+    shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skips, desired: tuple[tuple[int, int], ...]
+) -> TreeWalk:
+    """``_finished``, replayed by ``check_tree_walk`` (raises if the walk is not exact)."""
+    walk = _finished(shape, n, seed, skips, desired)
+    check_tree_walk(n, list(shape), list(range(n)), walk.ops, walk.final_variable, skips)
+    return walk
 
 
 def _free_end(shape: tuple[tuple[int, int], ...], n: int, seed: int, skips: Skips = ()) -> list[int]:
@@ -176,9 +194,12 @@ def synthesize(
 ) -> list[Candidate]:
     """One placement, with each candidate end position of the features (``rest``: the lowered
     non-encode segments, built once by the caller for every placement and candidate;
-    ``routings``: the rest's best routing by start layout, shared the same way)."""
+    ``routings``: the rest's best routing by the start positions of the qubits it routes, shared
+    the same way)."""
     target = ctx.target
     rest = rest or sabre.FlatCircuit(_rest(circuit, ctx))
+    routings = routings if routings is not None else {}
+    routed = _routed_qubits(rest)
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
     n_features = len(circuit.registers.get("feature1", ()))
     n = len(encodes[0].qubits)
@@ -192,9 +213,7 @@ def synthesize(
             ends = [_free_end(shape, n, seed, _skips(op)) for shape, op in zip(shapes, encodes, strict=True)]
             wishes += feature_arrangements(target, placement, list(range(n - n_features, n)), ends, ARRANGEMENTS_TRIED)
         out += [
-            _synthesize_with(
-                circuit, ctx, placement, shapes, desired, seed, rest, routings if routings is not None else {}
-            )
+            _synthesize_with(circuit, ctx, placement, shapes, desired, seed, rest, routings, routed)
             for desired in wishes
         ]
     return out
@@ -209,6 +228,7 @@ def _synthesize_with(
     seed: int,
     rest: sabre.FlatCircuit,
     routings: dict,
+    routed: tuple[int, ...],
 ):
     target = ctx.target
     encodes = next(s for s in circuit.segments if s.name == "encode").ops
@@ -234,18 +254,55 @@ def _synthesize_with(
             used.add(p)
     layout_after = [after[q] for q in range(circuit.num_qubits)]
     # the rest is small: many seeded trials cost little next to the walks; the trials depend only
-    # on the start layout, which many candidates share
-    key = tuple(layout_after)
+    # on where the start layout puts the qubits the rest routes (``_routed_qubits``), which many
+    # candidates share
+    key = tuple(layout_after[q] for q in routed)
     if key not in routings:
         trials = sabre.sabre_route(rest, target, layout_after, REST_TRIALS, ctx.seed, ctx.coupling)
         routings[key] = sabre.select(trials, ctx.coupling)
-    best = routings[key]
+    best = _from_layout(routings[key], layout_after)
     enc_weighted, enc_count = two_qubit_cost.raw_cost_of_rows(
         _encode_rows(trees), target.num_qubits, ctx.coupling.cost_matrix
     )
     rest_weighted, rest_count = sabre.exact_cost(best, ctx.coupling)
     cost = (round(enc_weighted + rest_weighted, 9), enc_count + rest_count)
     return Candidate(cost, trees, [start[q] for q in range(circuit.num_qubits)], best)
+
+
+def _routed_qubits(rest: sabre.FlatCircuit) -> tuple[int, ...]:
+    """The logical qubits whose start positions the rest's routing depends on: those of its
+    operations, except the ones only a final measurement of every qubit touches (the HQViT
+    index registers). The router (``sabre_kernel.route_kernel``) reads the layout only through
+    the qubits of the operations it schedules, and a measurement of every qubit runs last: it
+    resets the kernel's per-qubit SWAP-merge state when nothing follows, so its qubits change no
+    SWAP, no count and no cost (``exact_cost`` reads it as an opaque row at the end). Routings
+    from two layouts that agree on these qubits are the same events; ``_from_layout`` moves one
+    onto the other's layout (tests/compiler/test_synthesis.py checks both against a fresh
+    routing)."""
+    ops = rest.ops
+    qubits = {q for op in ops for q in op.qubits}
+    if ops and isinstance(ops[-1], Measure) and set(ops[-1].qubits) >= qubits:
+        qubits = {q for op in ops[:-1] for q in op.qubits}
+    return tuple(sorted(qubits))
+
+
+def _from_layout(routing: sabre.RoutingResult, layout: list[int]) -> sabre.RoutingResult:
+    """``routing`` (from a layout that agrees with ``layout`` on ``_routed_qubits``) started
+    from ``layout``: the same events, the final layout replayed from it."""
+    if list(routing.initial_layout) == list(layout):
+        return routing
+    n = routing.num_qubits
+    l2p = list(layout)
+    p2l = {p: q for q, p in enumerate(l2p)}
+    for e in routing.events.tolist():
+        if e < 0:
+            u, v = divmod(-e - 1, n)
+            lu, lv = p2l.pop(u, None), p2l.pop(v, None)
+            if lu is not None:
+                l2p[lu], p2l[v] = v, lu
+            if lv is not None:
+                l2p[lv], p2l[u] = u, lv
+    return replace(routing, initial_layout=list(layout), final_layout=l2p)
 
 
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:
@@ -268,6 +325,8 @@ def run(circuit: Circuit, ctx: PassContext) -> Circuit:
         for i, candidate in enumerate(synthesize(circuit, ctx, p, rest, routings)):
             results.append((candidate.cost, p.regions, i, candidate))
     _, regions, _, winner = min(results, key=lambda r: r[:3])
+    for _, _, _, key in winner.trees:
+        _checked(*key)  # every walk the circuit is built from is replayed first
     physical = winner.physical(circuit, target)
     props = ctx.properties
     props["layout"], props["final_layout"] = winner.layout, winner.best.final_layout

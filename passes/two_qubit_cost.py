@@ -81,33 +81,50 @@ def _gate_row(op) -> tuple[int, tuple[int, ...], tuple[float, float, float]] | N
     return ID[op.name], tuple(op.qubits), row
 
 
+# per gate name: (table id, is a rotation); names outside the table are absent
+_INFO = {name: (ID[name], GATES[name].rotation_axis is not None) for name in NAMES}
+_PAD = ((), (-1, -1), (-1,), ())  # by qubit count: the -1s that fill a row to three qubits
+
+
 def circuit_rows(circuit: Circuit, row_op: list | None = None):
     """Kernel rows of a circuit (one per gate, one per qubit of any other op), or None if some
-    gate is one the kernel cannot take; ``row_op`` (if given) receives each gate row's op."""
-    names, qs, angles, ptr = [], [], [], [0]
+    gate is one the kernel cannot take; ``row_op`` (if given) receives each gate row's op.
+    The rows are ``_gate_row``'s, built in one loop (this runs on every gate of every
+    cancellation pass)."""
+    names: list[int] = []
+    qflat: list[int] = []
+    rot_at: list[int] = []
+    rot_rows: list[tuple[float, float, float]] = []
+    ptr = [0]
+    info, pad, opaque = _INFO, _PAD, k.OPAQUE
     for seg in circuit.segments:
         for op in seg.ops:
-            row = _gate_row(op)
-            if row is None:
+            if not isinstance(op, Gate):
+                for x in getattr(op, "qubits", ()):
+                    names.append(opaque)
+                    qflat += (x, -1, -1)
+                continue
+            entry = info.get(op.name)
+            qubits = op.qubits
+            if entry is None or len(qubits) > 3:
                 return None
-            name, qubits, angle = row
-            if name == k.OPAQUE:
-                for x in qubits:
-                    names.append(name)
-                    qs.append((x, -1, -1))
-                    angles.append(angle)
-            else:
-                if row_op is not None:
-                    row_op.append((len(names), op))
-                names.append(name)
-                qs.append(qubits + (-1,) * (3 - len(qubits)))
-                angles.append(angle)
+            if row_op is not None:
+                row_op.append((len(names), op))
+            if entry[1]:
+                rot_at.append(len(names))
+                rot_rows.append(angle_row(op.angles[0]))
+            names.append(entry[0])
+            qflat += qubits
+            qflat += pad[len(qubits)]
         ptr.append(len(names))
+    angles = np.zeros((len(names), 3), np.float64)
+    if rot_at:
+        angles[rot_at] = rot_rows
     return (
-        np.asarray(names, np.int64),
-        np.asarray(qs, np.int64).reshape(-1, 3),
-        np.asarray(angles, np.float64).reshape(-1, 3),
-        np.asarray(ptr, np.int64),
+        np.array(names, np.int64),
+        np.array(qflat, np.int64).reshape(-1, 3),
+        angles,
+        np.array(ptr, np.int64),
     )
 
 

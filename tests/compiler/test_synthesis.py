@@ -21,6 +21,7 @@ from hqvit.targets import resolve_target
 from tests.helpers import assert_equivalent
 
 DIGITS = HQViTConfig((8, 8), (4, 4))
+DIGITS_FEATURES = (2, 3, 4, 5, 8, 9, 10, 11)  # feature1 and feature2
 
 
 @functools.cache
@@ -144,3 +145,111 @@ def test_only_the_two_copy_encoding_takes_the_synthesis_path():
     c = compile_circuit(one, resolve_target("grid:4x4"), opt=2)
     assert _first_pass(c) == "lower"
     assert_equivalent(c, atol=1e-5, trials=1)
+
+
+@pytest.mark.parametrize("target", ["grid:4x4", "ibm-torino"])
+def test_a_shared_rest_routing_is_the_routing_from_its_own_layout(target):
+    """Candidates whose layouts agree on the qubits the rest routes share one routing, moved onto
+    each layout: the same as routing from that layout (events, cost, final layout, circuit)."""
+    from hqvit.passes import sabre
+    from hqvit.passes.base import PassContext
+
+    t = resolve_target(target)
+    logical = build_attention_circuit(DIGITS)
+    ctx = PassContext(t, device=t, seed=0, options={"cancel": True})
+    rest = sabre.FlatCircuit(synthesize_hqvit._rest(logical, ctx))
+    routed = synthesize_hqvit._routed_qubits(rest)
+    assert routed == tuple(sorted(DIGITS_FEATURES))  # the index registers are only measured
+    rng = np.random.default_rng(5)
+    free = rng.permutation(sorted(t.usable_qubits))
+    first = [int(q) for q in free[: logical.num_qubits]]
+    second = list(first)
+    idle = [q for q in range(logical.num_qubits) if q not in routed]
+    others = [int(q) for q in free[logical.num_qubits : logical.num_qubits + len(idle)]]
+    for q, p in zip(idle, others, strict=True):
+        second[q] = p
+    shared = sabre.select(sabre.sabre_route(rest, t, first, 16, 0, ctx.coupling), ctx.coupling)
+    moved = synthesize_hqvit._from_layout(shared, second)
+    own = sabre.select(sabre.sabre_route(rest, t, second, 16, 0, ctx.coupling), ctx.coupling)
+    assert np.array_equal(moved.events, own.events)
+    assert moved.initial_layout == own.initial_layout and moved.final_layout == own.final_layout
+    assert sabre.exact_cost(moved, ctx.coupling) == sabre.exact_cost(own, ctx.coupling)
+    assert [(s.name, s.ops) for s in moved.circuit.segments] == [(s.name, s.ops) for s in own.circuit.segments]
+
+
+def _tree_order_reference(region, target, toward=None):
+    """``register_placement.tree_order`` as first written, on networkx."""
+    import networkx as nx
+
+    from hqvit.passes.register_placement import _closeness
+
+    g = target.graph.subgraph(region)
+    ends = [q for q in region if g.degree(q) == 1]
+    if len(ends) == 2 and all(g.degree(q) <= 2 for q in region) and nx.is_connected(g):
+        far = max(ends, key=lambda q: (sum(target.coupling.hops[q, p] for p in toward or ()), -q))
+        return tuple(nx.shortest_path(g, far, next(q for q in ends if q != far)))
+    central = _closeness(list(region), {q: list(g[q]) for q in region})
+    near = {q: 0 for q in region}
+    if toward:
+        for q in region:
+            near[q] = -sum(1 for p in target.graph[q] if p in toward)
+    order = [max(region, key=lambda q: (central[q], -q))]
+    while len(order) < len(region):
+        placed = set(order)
+        cand = [q for q in region if q not in placed and any(p in placed for p in g[q])]
+        order.append(max(cand, key=lambda q: (sum(p in placed for p in g[q]), -near[q], central[q], -q)))
+    return tuple(order)
+
+
+def _arrangements_reference(target, placement, feature_levels, ends, limit):
+    """``register_placement.feature_arrangements`` as first written: every pair of paths ranked."""
+    import heapq
+
+    from hqvit.passes.register_placement import _adjacency, _paths
+
+    adj = _adjacency(target)
+    hops = target.coupling.hops
+    pa = _paths(adj, placement.regions[0], len(feature_levels))
+    pb = _paths(adj, placement.regions[1], len(feature_levels))
+    if not pa or not pb:
+        return []
+    at = [{lv: placement.regions[c][w] for w, lv in enumerate(ends[c])} for c in range(2)]
+    move_a = {p: sum(int(hops[at[0][lv], q]) for lv, q in zip(feature_levels, p, strict=True)) for p in pa}
+    move_b = {p: sum(int(hops[at[1][lv], q]) for lv, q in zip(feature_levels, p, strict=True)) for p in pb}
+    pairs = (
+        (move_a[a] + move_b[b] + sum(int(hops[x, y]) - 1 for x, y in zip(a, b, strict=True)), a, b)
+        for a in pa
+        for b in pb
+    )
+    wire_a = {q: w for w, q in enumerate(placement.regions[0])}
+    wire_b = {q: w for w, q in enumerate(placement.regions[1])}
+    return [
+        (
+            {wire_a[q]: lv for q, lv in zip(a, feature_levels, strict=True)},
+            {wire_b[q]: lv for q, lv in zip(b, feature_levels, strict=True)},
+        )
+        for _, a, b in heapq.nsmallest(limit, pairs)
+    ]
+
+
+@pytest.mark.parametrize("target", ["grid:5x5", "heavy-hex:5", "line:13", "ibm-torino", "ibm-sherbrooke"])
+def test_placement_search_matches_its_first_definition(target):
+    """Tree orders and feature arrangements (plain adjacency lists and array ranking now) against
+    their networkx / every-pair definitions, on the placements the search finds."""
+    from hqvit.passes.register_placement import candidate_placements, feature_arrangements, tree_order
+
+    t = resolve_target(target)
+    rng = np.random.default_rng(7)
+    for n in (6, 8):
+        for p in candidate_placements(t, n, 4):
+            a, b = p.regions
+            assert tree_order(list(a), t, set(b)) == _tree_order_reference(list(a), t, set(b))
+            assert tree_order(list(b), t, None) == _tree_order_reference(list(b), t, None)
+            assert p.regions[0] == _tree_order_reference(list(a), t, set(b))
+            levels = list(range(n - 4, n))
+            for _ in range(3):
+                ends = [[int(v) for v in rng.permutation(n)] for _ in range(2)]
+                for limit in (1, 4, 50):
+                    assert feature_arrangements(t, p, levels, ends, limit) == _arrangements_reference(
+                        t, p, levels, ends, limit
+                    )

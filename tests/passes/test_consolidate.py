@@ -97,3 +97,31 @@ def test_entangler_count_matches_synthesis(seed):
     assert sum(len(op.qubits) == 2 for op in synth) == k
     assert entanglers_needed(cirq.unitary(cirq.SWAP)) == 3
     assert entanglers_needed(cirq.unitary(cirq.CNOT)) == 1
+
+
+def test_a_repeated_block_is_resynthesized_once_and_alike(monkeypatch):
+    """Equal blocks (names, positions in the pair, angles) share one synthesis, whichever pair and
+    orientation they sit on: the output is gate for gate the one without the shared table."""
+    from hqvit.passes import consolidate
+
+    rng = np.random.default_rng(11)
+    block = []
+    for _ in range(3):
+        block.append(Gate("u3", (int(rng.integers(2)),), tuple(Angle(float(x)) for x in rng.uniform(-3, 3, 3))))
+        block.append(Gate("cx", (0, 1) if rng.integers(2) else (1, 0)))
+    ops = []
+    for a, b in [(0, 1), (2, 3), (1, 0), (3, 2), (0, 1)]:
+        ops += [g.on(tuple((a, b)[q] for q in g.qubits)) for g in block]
+        ops.append(Gate("ry", (a,), (Angle.symbol("s"),)))  # a symbol ends the block
+    c = one_segment(4, ops)
+    shared = consolidate.consolidate_blocks(c)
+    assert _two_qubit(shared) < _two_qubit(c)
+
+    class Forgetful(dict):
+        def __setitem__(self, key, value):
+            pass
+
+    monkeypatch.setattr(consolidate, "_REPLACEMENTS", Forgetful())
+    fresh = consolidate.consolidate_blocks(c)
+    assert [(s.name, s.ops) for s in shared.segments] == [(s.name, s.ops) for s in fresh.segments]
+    assert_equivalent(shared, c, bindings=[{"s": 0.4}])

@@ -195,3 +195,49 @@ def test_every_level_order_works_on_a_path():
     n, edges = 4, _line(4)
     for order in itertools.permutations(range(n)):
         _check(n, edges, list(order), pw.walk_tree(n, edges, list(order)))
+
+
+def _search_calls(monkeypatch, shapes) -> list[tuple]:
+    """The ``beam_walk`` calls real walks make on ``shapes`` (searched levels, plain and doubled)."""
+    calls = []
+    real = pw.beam_walk
+    monkeypatch.setattr(pw, "beam_walk", lambda *a: calls.append(a) or real(*a))
+    for n, edges, order in shapes:
+        for seed in range(2):
+            pw.walk_levels(n, edges, order, seed)
+    monkeypatch.undo()
+    return calls
+
+
+def test_the_search_shortcuts_change_nothing(monkeypatch):
+    """The kernel's enumeration skips only what cannot add a candidate: with and without its
+    shortcuts, every search step keeps the same states, moves and rotations."""
+    from hqvit.passes.parity_walk_kernel import beam_walk
+
+    shapes = [SHAPES[name] for name in ("grid2x3", "heavy-hex-piece", "line6-mid-root")]
+    shapes.append((8, _grid(2, 4), [1, 2, 5, 6, 0, 3, 4, 7]))
+    calls = _search_calls(monkeypatch, shapes)
+    assert len(calls) > 20
+    for args in calls:
+        fast, plain = beam_walk(*args), beam_walk(*args, False)
+        done = fast[0]
+        assert done == plain[0]
+        for x, y in zip(fast[1:5], plain[1:5], strict=True):
+            assert np.array_equal(x[:done], y[:done])
+        for x, y in zip(fast[5:], plain[5:], strict=True):
+            assert np.array_equal(x, y)
+
+
+def test_cleanup_results_are_fresh_lists():
+    """Clean-ups are kept per arguments: a caller that edits a result changes no later one."""
+    n, edges, _ = SHAPES["grid2x3"]
+    vals = [1 << i for i in range(n)]
+    vals[1] ^= vals[0]
+    vals[4] ^= vals[1]
+    fix, out = pw.cleanup_to_permutation(vals, edges)
+    fix.append((9, 9))
+    out[0] = -1
+    again = pw.cleanup_to_permutation(list(vals), edges)
+    assert (9, 9) not in again[0] and -1 not in again[1]
+    fresh = pw._cleanup.__wrapped__(tuple(vals), tuple(edges), ())
+    assert again == (list(fresh[0]), list(fresh[1]))
