@@ -117,12 +117,10 @@ class RoutingResult:
         return Circuit(n, segs, dict(flat.circuit.symbols), {})
 
 
-def _route_seeds(
-    circuit: Circuit | FlatCircuit, cd: CouplingData, num_qubits: int, layout: list[int], seeds: list[int]
-) -> list[RoutingResult]:
-    """One SABRE run per seed from ``layout``, all in one compiled call (``route_trials``)."""
-    flat = circuit if isinstance(circuit, FlatCircuit) else FlatCircuit(circuit)
-    events, ev_ptr, l2p, swaps, cost, merged = route_trials(
+def _trial_arrays(flat: FlatCircuit, cd: CouplingData, num_qubits: int, layout: list[int], seeds: list[int]):
+    """One SABRE run per seed from ``layout``, all in one compiled call (``route_trials``): the
+    kernel's arrays (events, their offsets, final layouts, SWAPs, SWAP cost, merged SWAPs)."""
+    return route_trials(
         flat.op_ptr,
         flat.op_q,
         flat.op_two,
@@ -143,19 +141,30 @@ def _route_seeds(
         DECAY_RESET,
         SWAP_ERROR_WEIGHT,
     )
-    return [
-        RoutingResult(
-            flat,
-            events[ev_ptr[t] : ev_ptr[t + 1]],
-            list(layout),
-            l2p[t].tolist(),
-            int(swaps[t]),
-            float(cost[t]),
-            int(merged[t]),
-            num_qubits,
-        )
-        for t in range(len(seeds))
-    ]
+
+
+def _result(flat: FlatCircuit, arrays, t: int, layout: list[int], num_qubits: int) -> RoutingResult:
+    """Trial ``t`` of ``_trial_arrays``'s output."""
+    events, ev_ptr, l2p, swaps, cost, merged = arrays
+    return RoutingResult(
+        flat,
+        events[ev_ptr[t] : ev_ptr[t + 1]],
+        list(layout),
+        l2p[t].tolist(),
+        int(swaps[t]),
+        float(cost[t]),
+        int(merged[t]),
+        num_qubits,
+    )
+
+
+def _route_seeds(
+    circuit: Circuit | FlatCircuit, cd: CouplingData, num_qubits: int, layout: list[int], seeds: list[int]
+) -> list[RoutingResult]:
+    """One SABRE run per seed from ``layout`` (``_trial_arrays``), as results."""
+    flat = circuit if isinstance(circuit, FlatCircuit) else FlatCircuit(circuit)
+    arrays = _trial_arrays(flat, cd, num_qubits, layout, seeds)
+    return [_result(flat, arrays, t, layout, num_qubits) for t in range(len(seeds))]
 
 
 def sabre_route_once(
@@ -221,7 +230,32 @@ EXACT_RESCORE = 8  # routings rescored exactly, among the best by the router's e
 def select(results: list[RoutingResult], cd: CouplingData) -> RoutingResult:
     """The best routing: shortlist by the cheap estimate, decide by the exact error-weighted count
     (cancellation commutes CNOTs through each other, which the estimate does not follow)."""
-    shortlist = sorted(results, key=estimated_cost)[:EXACT_RESCORE]
+    return _best_exact(sorted(results, key=estimated_cost)[:EXACT_RESCORE], cd)
+
+
+def sabre_route_best(
+    flat: FlatCircuit, target: Target, layout: list[int], trials: int, seed: int, cd: CouplingData
+) -> RoutingResult:
+    """``select(sabre_route(flat, target, layout, trials, seed, cd), cd)``, building only the
+    shortlisted trials: the shortlist is the same stable sort by the same key
+    (``estimated_cost``: the estimate and the SWAP cost, read from the kernel's arrays as the
+    results would hold them), so it names the same trials in the same order."""
+    seeds = [seed * 1000 + t for t in range(trials)]
+    arrays = _trial_arrays(flat, cd, target.num_qubits, layout, seeds)
+    order = _shortlist(flat, arrays)
+    return _best_exact([_result(flat, arrays, t, layout, target.num_qubits) for t in order], cd)
+
+
+def _shortlist(flat: FlatCircuit, arrays) -> list[int]:
+    """The trials ``select`` shortlists, in its order, from ``_trial_arrays``'s output."""
+    _, _, _, swaps, cost, merged = arrays
+    estimate = (flat.two_qubit_ops + 3 * swaps - 2 * merged).tolist()
+    swap_cost = cost.tolist()
+    return sorted(range(len(estimate)), key=lambda t: (estimate[t], swap_cost[t]))[:EXACT_RESCORE]
+
+
+def _best_exact(shortlist: list[RoutingResult], cd: CouplingData) -> RoutingResult:
+    """The shortlisted routing with the least ``exact_cost`` (the first of equals)."""
     # seeded trials often find the same routing: each distinct one is built and rescored once
     # (the first of equals is kept, as min over the whole shortlist would)
     seen: set[tuple[bytes, tuple[int, ...]]] = set()

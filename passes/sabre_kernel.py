@@ -56,6 +56,62 @@ def _distance_after_swap(ops, count, u, v, l2p, op_ptr, op_q, dist):
 
 
 @njit(cache=True)
+def build_dag(op_ptr, op_q, seg_ptr, n_log):
+    """Each op's number of distinct predecessors and its successors (CSR: ``succ[starts[i]:
+    starts[i + 1]]``), per segment (no edge crosses a boundary). Built once per call of
+    ``route_trials``: the DAG depends only on the circuit, and every trial consumes a copy of
+    ``indeg``. Successor order is the order of a scan over ops and their qubits, the order the
+    router visits them in."""
+    n_ops = len(op_ptr) - 1
+    indeg = np.zeros(n_ops, np.int64)
+    preds = np.full(len(op_q), -1, np.int64)
+    outdeg = np.zeros(n_ops, np.int64)
+    last = np.full(n_log, -1, np.int64)
+    for s in range(len(seg_ptr) - 1):
+        last[:] = -1
+        for i in range(seg_ptr[s], seg_ptr[s + 1]):
+            for k in range(op_ptr[i], op_ptr[i + 1]):
+                p = last[op_q[k]]
+                dup = p < 0
+                for k2 in range(op_ptr[i], k):
+                    if preds[k2] == p:
+                        dup = True
+                if not dup:
+                    preds[k] = p
+                    indeg[i] += 1
+                    outdeg[p] += 1
+            for k in range(op_ptr[i], op_ptr[i + 1]):
+                last[op_q[k]] = i
+    starts = np.zeros(n_ops + 1, np.int64)
+    for i in range(n_ops):
+        starts[i + 1] = starts[i] + outdeg[i]
+    succ = np.empty(starts[n_ops], np.int64)
+    fill = starts[:-1].copy()
+    for i in range(n_ops):
+        for k in range(op_ptr[i], op_ptr[i + 1]):
+            p = preds[k]
+            if p >= 0:
+                succ[fill[p]] = i
+                fill[p] += 1
+    return indeg, succ, starts
+
+
+@njit(cache=True)
+def _scratch(n_ops, n_phys):
+    """Stamp arrays shared by the trials of one call, and the stamps (candidate, look-ahead).
+    A trial only compares entries with the current stamp, which only grows, so entries left by
+    earlier trials never match: no trial needs them cleared (an n_phys x n_phys clear per trial
+    cost about as much as a small routing)."""
+    return (
+        np.zeros((n_phys, n_phys), np.int64),
+        np.zeros(n_ops, np.int64),
+        np.zeros(n_ops, np.int64),
+        np.zeros(n_ops, np.int64),
+        np.zeros(2, np.int64),
+    )
+
+
+@njit(cache=True)
 def route_kernel(
     op_ptr,
     op_q,
@@ -76,7 +132,14 @@ def route_kernel(
     decay_step,
     decay_reset,
     swap_weight,
+    indeg,
+    succ,
+    starts,
+    scratch,
 ):
+    """One trial: events, final layout, SWAPs, their error cost, merged SWAPs, and whether the
+    seed chose anything (a draw among tied SWAPs). ``indeg`` (a fresh copy of ``build_dag``'s)
+    is consumed; ``scratch`` is ``_scratch``'s, shared across the trials of one call."""
     np.random.seed(seed)
     n_ops = len(op_ptr) - 1
     n_log = len(layout)
@@ -93,16 +156,10 @@ def route_kernel(
     after_swap = np.full(n_phys, -1, np.int64)  # last op on p was a SWAP with this qubit
     is_control = np.zeros(n_phys, np.bool_)  # p's partner CNOT has p as control
     decay = np.ones(n_phys)
-    cand_stamp = np.zeros((n_phys, n_phys), np.int64)
-    stamp = 0
-    # per-op DAG storage, reused across segments
-    indeg = np.zeros(n_ops, np.int64)
-    preds = np.full(len(op_q), -1, np.int64)
-    last = np.full(n_log, -1, np.int64)
-    seen = np.zeros(n_ops, np.int64)
-    remaining = np.zeros(n_ops, np.int64)
-    rem_stamp = np.zeros(n_ops, np.int64)
-    bfs_stamp = 0
+    tied = False  # a SWAP was drawn among equal scores: the only place the seed matters
+    cand_stamp, seen, remaining, rem_stamp, stamps = scratch
+    stamp = stamps[0]
+    bfs_stamp = stamps[1]
     front = np.empty(n_ops, np.int64)
     new_front = np.empty(n_ops, np.int64)
     ext = np.empty(ext_size, np.int64)
@@ -116,41 +173,6 @@ def route_kernel(
         lo, hi = seg_ptr[s], seg_ptr[s + 1]
         if hi == lo:
             continue
-        # DAG of the segment: predecessors per op (deduplicated), then successor lists
-        last[:] = -1
-        outdeg = np.zeros(hi - lo, np.int64)
-        for i in range(lo, hi):
-            indeg[i] = 0
-            for k in range(op_ptr[i], op_ptr[i + 1]):
-                p = last[op_q[k]]
-                dup = p < 0
-                for k2 in range(op_ptr[i], k):
-                    if preds[k2] == p:
-                        dup = True
-                if not dup:
-                    preds[k] = p
-                    indeg[i] += 1
-                    outdeg[p - lo] += 1
-                else:
-                    preds[k] = -1
-            for k in range(op_ptr[i], op_ptr[i + 1]):
-                last[op_q[k]] = i
-        total = 0
-        for i in range(lo, hi):
-            total += outdeg[i - lo]
-        succ = np.empty(total, np.int64)
-        starts = np.empty(hi - lo + 1, np.int64)
-        starts[0] = 0
-        for i in range(lo, hi):
-            starts[i - lo + 1] = starts[i - lo] + outdeg[i - lo]
-        fill = starts[:-1].copy()
-        for i in range(lo, hi):
-            for k in range(op_ptr[i], op_ptr[i + 1]):
-                p = preds[k]
-                if p >= 0:
-                    succ[fill[p - lo]] = i
-                    fill[p - lo] += 1
-
         n_front = 0
         for i in range(lo, hi):
             if indeg[i] == 0:
@@ -199,7 +221,7 @@ def route_kernel(
                             after_swap[p] = -1
                     events, n_ev = _emit(events, n_ev, i)
                     executed = True
-                    for k in range(starts[i - lo], starts[i - lo + 1]):
+                    for k in range(starts[i], starts[i + 1]):
                         j = succ[k]
                         indeg[j] -= 1
                         if indeg[j] == 0:
@@ -250,7 +272,7 @@ def route_kernel(
             while qh < qt and n_ext < ext_size:
                 i = queue[qh]
                 qh += 1
-                for k in range(starts[i - lo], starts[i - lo + 1]):
+                for k in range(starts[i], starts[i + 1]):
                     j = succ[k]
                     if seen[j] == bfs_stamp:
                         continue
@@ -296,6 +318,8 @@ def route_kernel(
                 if scores[c] <= best + 1e-12:
                     ties[n_ties] = c
                     n_ties += 1
+            if n_ties > 1:
+                tied = True
             c = ties[np.random.randint(0, n_ties)]
             u, v = cand_u[c], cand_v[c]
             events, n_ev = _emit(events, n_ev, -(u * n_phys + v) - 1)
@@ -316,7 +340,9 @@ def route_kernel(
             if swaps_since_reset >= decay_reset:
                 decay[:] = 1.0
                 swaps_since_reset = 0
-    return events[:n_ev], l2p, swaps, swap_cost, merged
+    stamps[0] = stamp
+    stamps[1] = bfs_stamp
+    return events[:n_ev], l2p, swaps, swap_cost, merged, tied
 
 
 @njit(cache=True)
@@ -342,10 +368,18 @@ def route_trials(
     swap_weight,
 ):
     """``route_kernel`` once per seed in one call (a trial is tens of microseconds: the Python
-    call around each cost as much); events concatenated with offsets ``ev_ptr``."""
+    call around each cost as much), the DAG built and the scratch allocated once for all of
+    them; events concatenated with offsets ``ev_ptr``."""
     t = len(seeds)
+    indeg, succ, starts = build_dag(op_ptr, op_q, seg_ptr, len(layout))
+    scratch = _scratch(len(op_ptr) - 1, n_phys)
     results = []
     for i in range(t):
+        if i > 0 and not results[0][5]:
+            # the first trial never drew among ties, so its seed chose nothing: every trial
+            # makes the same choices from the same state (``randint(0, 1)`` is always 0)
+            results.append(results[0])
+            continue
         results.append(
             route_kernel(
                 op_ptr,
@@ -367,6 +401,10 @@ def route_trials(
                 decay_step,
                 decay_reset,
                 swap_weight,
+                indeg.copy(),
+                succ,
+                starts,
+                scratch,
             )
         )
     ev_ptr = np.zeros(t + 1, np.int64)
@@ -378,7 +416,7 @@ def route_trials(
     swap_cost = np.empty(t, np.float64)
     merged = np.empty(t, np.int64)
     for i in range(t):
-        ev, lp, s, c, m = results[i]
+        ev, lp, s, c, m, _ = results[i]
         events[ev_ptr[i] : ev_ptr[i + 1]] = ev
         l2p[i] = lp
         swaps[i], swap_cost[i], merged[i] = s, c, m

@@ -258,8 +258,7 @@ def _synthesize_with(
     # candidates share
     key = tuple(layout_after[q] for q in routed)
     if key not in routings:
-        trials = sabre.sabre_route(rest, target, layout_after, REST_TRIALS, ctx.seed, ctx.coupling)
-        routings[key] = sabre.select(trials, ctx.coupling)
+        routings[key] = sabre.sabre_route_best(rest, target, layout_after, REST_TRIALS, ctx.seed, ctx.coupling)
     best = _from_layout(routings[key], layout_after)
     enc_weighted, enc_count = two_qubit_cost.raw_cost_of_rows(
         _encode_rows(trees), target.num_qubits, ctx.coupling.cost_matrix

@@ -1,0 +1,183 @@
+"""Shortcuts of the rest routing the synthesis path repeats for every candidate placement
+(passes/sabre_kernel.py, passes/sabre.py): each against the plain computation it replaces."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
+from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.passes import sabre, sabre_kernel, synthesize_hqvit
+from hqvit.passes.base import PassContext
+from hqvit.targets import resolve_target
+
+TARGETS = ["grid:4x4", "heavy-hex:5", "line:13", "ibm-torino", "ibm-sherbrooke", "two-valued grid"]
+
+
+def _target(name: str):
+    """A named target, or a 4x4 grid whose couplers have one of two errors: SWAP choices tie
+    often, as on a uniform grid, and tied trials differ in SWAP cost, as on a calibrated device."""
+    if name != "two-valued grid":
+        return resolve_target(name)
+    grid = resolve_target("grid:4x4")
+    couplers = {e: (5e-3 if (e[0] + e[1]) % 3 else 1e-2) for e in sorted(grid.couplers)}
+    return replace(grid, name=name, couplers=couplers)
+
+
+def _rest(target) -> sabre.FlatCircuit:
+    """The digits cell's ansatz and swap test, lowered and cancelled as the synthesis pass routes it."""
+    ctx = PassContext(target, device=target, seed=0, options={"cancel": True})
+    return sabre.FlatCircuit(synthesize_hqvit._rest(build_attention_circuit(HQViTConfig((8, 8), (4, 4))), ctx))
+
+
+def _random_flat(rng: np.random.Generator, n: int, ops: int) -> sabre.FlatCircuit:
+    """Random CNOTs, rotations and CZs in three segments, then a measurement of every qubit."""
+    segments = []
+    for name in ("a", "b", "c"):
+        gates = []
+        for _ in range(ops):
+            a, b = (int(q) for q in rng.choice(n, 2, replace=False))
+            kind = rng.integers(4)
+            gates.append(Gate("cx", (a, b)) if kind < 2 else Gate("cz", (a, b)) if kind == 2 else Gate("h", (a,)))
+        segments.append(Segment(name, gates))
+    segments.append(Segment("m", [Measure(tuple(range(n)))]))
+    return sabre.FlatCircuit(Circuit(n, segments, {}, {}))
+
+
+def _layout(rng: np.random.Generator, target, n: int) -> list[int]:
+    return [int(q) for q in rng.permutation(sorted(target.usable_qubits))[:n]]
+
+
+def _cases():
+    """(target, flat circuit, start layout): the rest and random circuits from random layouts."""
+    rng = np.random.default_rng(11)
+    for name in TARGETS:
+        t = _target(name)
+        rest = _rest(t)
+        for _ in range(3):
+            yield t, rest, _layout(rng, t, rest.circuit.num_qubits)
+        flat = _random_flat(rng, 7, 12)
+        yield t, flat, _layout(rng, t, 7)
+
+
+def _arrays_one_call_per_seed(flat, target, layout, seeds):
+    """``route_trials`` with one seed per call: nothing shared between trials."""
+    parts = [sabre._trial_arrays(flat, target.coupling, target.num_qubits, layout, [s]) for s in seeds]
+    events = np.concatenate([p[0] for p in parts])
+    ptr = np.cumsum([0] + [len(p[0]) for p in parts])
+    rest = [np.concatenate([p[k] for p in parts]) for k in range(2, 6)]
+    return [events, ptr, *rest]
+
+
+def test_trials_of_one_call_equal_trials_run_alone():
+    """One call shares the DAG and the stamp scratch across its trials and copies the first
+    trial when no tie was drawn: every array equals the trials' own, one call per seed."""
+    for t, flat, layout in _cases():
+        seeds = list(range(1000, 1024))
+        together = sabre._trial_arrays(flat, t.coupling, t.num_qubits, layout, seeds)
+        alone = _arrays_one_call_per_seed(flat, t, layout, seeds)
+        for a, b in zip(together, alone, strict=True):
+            assert np.array_equal(a, b)
+
+
+def _tied(target, flat, layout, seed) -> bool:
+    indeg, succ, starts = sabre_kernel.build_dag(flat.op_ptr, flat.op_q, flat.seg_ptr, len(layout))
+    cd = target.coupling
+    out = sabre_kernel.route_kernel(
+        flat.op_ptr,
+        flat.op_q,
+        flat.op_two,
+        flat.op_kind,
+        flat.seg_ptr,
+        np.asarray(layout, np.int64),
+        target.num_qubits,
+        cd.nb_ptr,
+        cd.nb,
+        cd.dist,
+        cd.hops,
+        cd.cost_matrix,
+        cd.coupled,
+        seed,
+        sabre.EXTENDED_SIZE,
+        sabre.EXTENDED_WEIGHT,
+        sabre.DECAY_STEP,
+        sabre.DECAY_RESET,
+        sabre.SWAP_ERROR_WEIGHT,
+        indeg.copy(),
+        succ,
+        starts,
+        sabre_kernel._scratch(len(flat.op_ptr) - 1, target.num_qubits),
+    )
+    return bool(out[5])
+
+
+def test_both_sides_of_the_no_tie_copy_are_exercised():
+    """The comparison above covers the copied trials: on calibrated IBM couplers the rest's
+    trials never tie (so every trial is the first one's copy), on a uniform grid they do."""
+    rng = np.random.default_rng(3)
+    ibm = resolve_target("ibm-torino")
+    rest = _rest(ibm)
+    assert not _tied(ibm, rest, _layout(rng, ibm, rest.circuit.num_qubits), 0)
+    grid = resolve_target("grid:4x4")
+    rest = _rest(grid)
+    assert _tied(grid, rest, _layout(rng, grid, rest.circuit.num_qubits), 0)
+    arrays = sabre._trial_arrays(
+        rest, grid.coupling, grid.num_qubits, _layout(rng, grid, rest.circuit.num_qubits), [0, 1, 2, 3]
+    )
+    assert len({arrays[0][arrays[1][k] : arrays[1][k + 1]].tobytes() for k in range(4)}) > 1
+
+
+def _dag_reference(flat: sabre.FlatCircuit):
+    """Per segment: an op's predecessors are the last earlier op on each of its qubits
+    (distinct ones counted once); successors listed in the order ops and their qubits are scanned."""
+    n_ops = len(flat.ops)
+    indeg = [0] * n_ops
+    succ: list[list[int]] = [[] for _ in range(n_ops)]
+    for s in range(len(flat.seg_ptr) - 1):
+        last: dict[int, int] = {}
+        for i in range(int(flat.seg_ptr[s]), int(flat.seg_ptr[s + 1])):
+            preds = []
+            for q in flat.ops[i].qubits:
+                if q in last and last[q] not in preds:
+                    preds.append(last[q])
+            indeg[i] = len(preds)
+            for p in preds:
+                succ[p].append(i)
+            for q in flat.ops[i].qubits:
+                last[q] = i
+    return indeg, succ
+
+
+def test_dag_matches_its_definition():
+    for _, flat, layout in _cases():
+        indeg, succ, starts = sabre_kernel.build_dag(flat.op_ptr, flat.op_q, flat.seg_ptr, len(layout))
+        ref_indeg, ref_succ = _dag_reference(flat)
+        assert indeg.tolist() == ref_indeg
+        assert [succ[starts[i] : starts[i + 1]].tolist() for i in range(len(ref_succ))] == ref_succ
+
+
+@pytest.mark.parametrize("trials", [1, 8, 64])
+def test_best_routing_equals_select_over_all_trials(trials):
+    """``sabre_route_best`` (only the shortlist built) picks what ``select`` picks from every trial."""
+    for t, flat, layout in _cases():
+        for seed in (0, 3):
+            fast = sabre.sabre_route_best(flat, t, layout, trials, seed, t.coupling)
+            slow = sabre.select(sabre.sabre_route(flat, t, layout, trials, seed, t.coupling), t.coupling)
+            assert np.array_equal(fast.events, slow.events)
+            assert fast.final_layout == slow.final_layout and fast.initial_layout == slow.initial_layout
+            assert (fast.swaps, fast.swap_cost, fast.merged_swaps) == (slow.swaps, slow.swap_cost, slow.merged_swaps)
+            assert sabre.exact_cost(fast, t.coupling) == sabre.exact_cost(slow, t.coupling)
+
+
+def test_shortlist_names_the_trials_select_shortlists():
+    """The shortlist read from the kernel's arrays is ``select``'s, trial for trial, in order."""
+    for t, flat, layout in _cases():
+        seeds = [1000 + k for k in range(64)]
+        arrays = sabre._trial_arrays(flat, t.coupling, t.num_qubits, layout, seeds)
+        results = [sabre._result(flat, arrays, k, layout, t.num_qubits) for k in range(len(seeds))]
+        index = {id(r): k for k, r in enumerate(results)}
+        expected = [index[id(r)] for r in sorted(results, key=sabre.estimated_cost)[: sabre.EXACT_RESCORE]]
+        assert sabre._shortlist(flat, arrays) == expected
