@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 from hqvit.ir.angles import Angle
 from hqvit.ir.gates import GATES, gate_spec
@@ -108,6 +109,26 @@ class Segment:
     ops: list[Operation] = field(default_factory=list)
 
 
+def _gates_within(ops: list[Operation], n: int) -> bool:
+    """True if every op is a ``Gate`` and every qubit lies in 0..n-1: the common case, checked by
+    the smallest and largest qubit (C-level ``min``/``max``: every pass builds a circuit, and
+    a loop per qubit in Python measured a tenth of a pass). False sends the caller to
+    ``_check_qubits``, which also sees the other ops."""
+    qubits = [op.qubits for op in ops if type(op) is Gate]
+    if len(qubits) != len(ops):
+        return False
+    flat = list(chain.from_iterable(qubits))
+    return not flat or (min(flat) >= 0 and max(flat) < n)
+
+
+def _check_qubits(ops: list[Operation], n: int) -> None:
+    """Raise for the first op with a qubit outside 0..n-1."""
+    for op in ops:
+        for q in op_qubits(op):
+            if not 0 <= q < n:
+                raise ValueError(f"operation {op} uses qubit {q} outside 0..{n - 1}")
+
+
 @dataclass
 class Circuit:
     """Operations on qubits ``0..num_qubits-1`` in ordered segments."""
@@ -118,12 +139,9 @@ class Circuit:
     registers: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        n = self.num_qubits
         for seg in self.segments:
-            for op in seg.ops:
-                for q in op.qubits if type(op) is Gate else op_qubits(op):
-                    if not 0 <= q < n:
-                        raise ValueError(f"operation {op} uses qubit {q} outside 0..{n - 1}")
+            if not _gates_within(seg.ops, self.num_qubits):
+                _check_qubits(seg.ops, self.num_qubits)
 
     def ops(self) -> Iterator[Operation]:
         for seg in self.segments:

@@ -39,6 +39,41 @@ def asap_layers(ops: Sequence[T], qubits_of: Callable[[T], Iterable[Hashable]]) 
     return layers
 
 
+def gate_layers(gates: Iterable[Gate], num_qubits: int) -> list[list[Gate]]:
+    """``asap_layers(gates, lambda g: g.qubits)`` for gates on qubits ``0..num_qubits-1``.
+
+    The same levels, so the same layers in the same order: a list per qubit replaces the dict
+    and one- and two-qubit gates (nearly all of them) are inlined; a gate's level is never more
+    than the number of layers so far, so its layer exists or is the next one. The schedulers
+    layer every gate of every compile.
+    """
+    level = [0] * num_qubits
+    layers: list[list[Gate]] = []
+    for g in gates:
+        qs = g.qubits
+        k = len(qs)
+        if k == 1:
+            q = qs[0]
+            d = level[q]
+            level[q] = d + 1
+        elif k == 2:
+            a, b = qs
+            d = level[a]
+            e = level[b]
+            if e > d:
+                d = e
+            level[a] = level[b] = d + 1
+        else:
+            d = max((level[q] for q in qs), default=0)
+            for q in qs:
+                level[q] = d + 1
+        if d < len(layers):
+            layers[d].append(g)
+        else:
+            layers.append([g])
+    return layers
+
+
 def gate_counts(circuit: Circuit) -> dict[str, int]:
     one = two = more = cx = 0
     for g in circuit.gates():

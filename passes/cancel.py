@@ -18,7 +18,11 @@ the reference's, gate for gate.
 from __future__ import annotations
 
 import math
+from itertools import compress
 
+import numpy as np
+
+from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Segment
 from hqvit.ir.gates import GATES
 from hqvit.passes.base import PassContext
@@ -91,45 +95,81 @@ def _vanishes(angle) -> bool:
     return angle.is_numeric and abs(math.remainder(angle.const, 2 * math.pi)) < 1e-12
 
 
+def _sum(a: Angle, b: Angle) -> Angle:
+    """``a + b``; for two numeric angles built directly (what ``Angle.__add__`` returns for them:
+    the constants' sum and no terms), since merged rotations are mostly numeric."""
+    if a.terms or b.terms:
+        return a + b
+    return Angle(a.const + b.const)
+
+
 def cancel_and_merge(circuit: Circuit) -> Circuit:
     """The reference's result, from the compiled rules (see the module docstring)."""
     from hqvit.passes import two_qubit_cost as cost  # imports this module's rule tables
     from hqvit.passes import two_qubit_cost_kernel as kernel
 
-    row_op: list = []
-    rows = cost.circuit_rows(circuit, row_op)
+    gates: list[Gate] = []
+    rows = cost.circuit_rows(circuit, gates)
     if rows is None or circuit.num_qubits == 0:
         return cancel_and_merge_reference(circuit)
     name, q, angle, ptr = rows
     alive, _, events = kernel.cancel(name, q, angle, ptr, cost.PROPS, circuit.num_qubits)
-    merged: dict[int, Gate] = {}
-    decisions = events.tolist()
-    if decisions:
-        op_at = dict(row_op)
-        for kind, p, j in decisions:
-            g = op_at[j]
-            if kind == kernel.DROPPED:
-                if not g.angles[0].is_zero_mod(2 * math.pi):
-                    return cancel_and_merge_reference(circuit)
-            elif kind in (kernel.MERGED, kernel.VANISHED):
-                total = merged.get(p, op_at[p]).angles[0] + g.angles[0]
-                if _vanishes(total) != (kind == kernel.VANISHED):
-                    return cancel_and_merge_reference(circuit)
-                merged[p] = Gate(g.name, g.qubits, (total,))
-    keep = alive.tolist()
+    is_gate = name != kernel.OPAQUE
+    gate_rows = np.flatnonzero(is_gate)  # the row of each gate, in order
+    if len(events):
+        # rows -> gate indices (the decisions only name gate rows)
+        index_of = np.cumsum(is_gate) - 1
+        decided = np.where(events[:, 1:] >= 0, index_of[events[:, 1:]], -1)
+        merged = _replay(events[:, 0].tolist(), decided[:, 0].tolist(), decided[:, 1].tolist(), gates, kernel)
+        if merged is None:
+            return cancel_and_merge_reference(circuit)
+        for p, (g, total) in merged.items():
+            gates[p] = Gate(g.name, g.qubits, (total,))
+    keep = alive[gate_rows].tolist()
+    before = np.concatenate(([0], np.cumsum(is_gate)))[ptr]  # gates before each segment
+    return circuit.with_segments(_rebuild(circuit, gates, keep, np.diff(before).tolist()))
+
+
+def _replay(kinds: list[int], earlier: list[int], later: list[int], gates: list[Gate], kernel) -> dict | None:
+    """The kernel's decisions on the exact angles: earlier gate index -> (the last gate merged
+    into it, the merged angle), or None if ``Angle``'s own test disagrees with one of them."""
+    merged: dict[int, tuple[Gate, Angle]] = {}
+    dropped, vanished = kernel.DROPPED, kernel.VANISHED
+    for kind, p, j in zip(kinds, earlier, later, strict=True):
+        g = gates[j]
+        if kind == dropped:
+            if not g.angles[0].is_zero_mod(2 * math.pi):
+                return None
+        elif kind == kernel.MERGED or kind == vanished:
+            hit = merged.get(p)
+            total = _sum(hit[1] if hit is not None else gates[p].angles[0], g.angles[0])
+            if _vanishes(total) != (kind == vanished):
+                return None
+            merged[p] = (g, total)
+    return merged
+
+
+def _rebuild(circuit: Circuit, gates: list[Gate], keep: list[bool], counts: list[int]) -> list[Segment]:
+    """The segments with ``gates`` (one per gate of ``circuit``, in order) in place of its gates,
+    each kept where ``keep`` says so; other ops stay. ``counts``: gates per segment."""
     segments = []
-    gates = iter(row_op)
-    for seg in circuit.segments:
-        out: list = []
-        for op in seg.ops:
-            if not isinstance(op, Gate):
-                out.append(op)
-                continue
-            r = next(gates)[0]
-            if keep[r]:
-                out.append(merged.get(r, op) if merged else op)
+    start = 0
+    for seg, count in zip(circuit.segments, counts, strict=True):
+        end = start + count
+        if count == len(seg.ops):  # only gates (nearly always): filter in C
+            out = list(compress(gates[start:end], keep[start:end]))
+        else:
+            out, i = [], start
+            for op in seg.ops:
+                if isinstance(op, Gate):
+                    if keep[i]:
+                        out.append(gates[i])
+                    i += 1
+                else:
+                    out.append(op)
         segments.append(Segment(seg.name, out))
-    return circuit.with_segments(segments)
+        start = end
+    return segments
 
 
 def cancel_and_merge_reference(circuit: Circuit) -> Circuit:

@@ -77,14 +77,22 @@ def two_qubit_template(gate: str, entangler: str) -> tuple[Gate, ...]:
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def placed_template(gate: str, entangler: str, qubits: tuple[int, int]) -> tuple[Gate, ...]:
+    """``two_qubit_template(gate, entangler)`` placed on ``qubits``. A routed circuit applies the
+    same gate to the same few couplers thousands of times; gates are immutable, so circuits may
+    share the placed gates (equal to freshly placed ones field for field)."""
+    return tuple(g.on(tuple(qubits[i] for i in g.qubits)) for g in two_qubit_template(gate, entangler))
+
+
 def translate_two_qubit(circuit: Circuit, entangler: str) -> Circuit:
     """Every two-qubit gate becomes ``entangler`` + u3 gates (its template, placed on its qubits)."""
     segments = []
     for seg in circuit.segments:
-        ops = []
+        ops: list = []
         for op in seg.ops:
             if isinstance(op, Gate) and len(op.qubits) == 2 and op.name != entangler:
-                ops.extend(g.on(tuple(op.qubits[i] for i in g.qubits)) for g in two_qubit_template(op.name, entangler))
+                ops.extend(placed_template(op.name, entangler, op.qubits))
             else:
                 ops.append(op)
         segments.append(Segment(seg.name, ops))

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hqvit.ir.circuit import Circuit, Gate
-from hqvit.ir.metrics import asap_layers
+from hqvit.ir.circuit import Circuit, Gate, Measure
+from hqvit.ir.metrics import gate_layers
 from hqvit.passes.base import PassContext
 
 
@@ -37,23 +37,33 @@ class Schedule:
         return len(self.moments)
 
 
+def _gates_and_measured(circuit: Circuit) -> tuple[list[Gate], tuple[int, ...]]:
+    """``list(circuit.gates())`` and ``circuit.measured_qubits()`` in one walk."""
+    gates: list[Gate] = []
+    measured: list[int] = []
+    for seg in circuit.segments:
+        for op in seg.ops:
+            if isinstance(op, Gate):
+                gates.append(op)
+            elif isinstance(op, Measure):
+                measured.extend(op.qubits)
+    return gates, tuple(measured)
+
+
 def schedule_asap(circuit: Circuit) -> Schedule:
-    moments = asap_layers(list(circuit.gates()), _qubits)
-    return Schedule(moments, circuit.measured_qubits(), circuit.num_qubits)
+    gates, measured = _gates_and_measured(circuit)
+    return Schedule(gate_layers(gates, circuit.num_qubits), measured, circuit.num_qubits)
 
 
 def schedule_alap(circuit: Circuit) -> Schedule:
     """As late as possible: ASAP layering of the reversed circuit, read backwards. A qubit's first
     gate moves as late as its dependencies allow, so it spends less time exposed to decoherence
     (a qubit still in |0> neither relaxes nor dephases)."""
-    reversed_layers = asap_layers(list(circuit.gates())[::-1], _qubits)
+    gates, measured = _gates_and_measured(circuit)
+    reversed_layers = gate_layers(reversed(gates), circuit.num_qubits)
     # each layer back in program order (cosmetic: its gates are disjoint)
     moments = [layer[::-1] for layer in reversed_layers[::-1]]
-    return Schedule(moments, circuit.measured_qubits(), circuit.num_qubits)
-
-
-def _qubits(g: Gate) -> tuple[int, ...]:
-    return g.qubits
+    return Schedule(moments, measured, circuit.num_qubits)
 
 
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:

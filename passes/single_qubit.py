@@ -77,8 +77,28 @@ def _flush(run: list[Gate], q: int, native: str) -> list[Gate]:
         return []
     if len(run) == 1 and native == "any" and run[0].name in ("rx", "ry", "rz", "u3"):
         return list(run)  # already one native pulse
-    key = tuple([(g.name, tuple([a.const for a in g.angles]) if g.angles else ()) for g in run])
+    key = tuple([_run_item(g) for g in run])
     return list(_native_gates(key, native, q))
+
+
+_UNSET = object()
+
+
+def _run_item(g: Gate) -> tuple | None:
+    """A one-qubit gate's part of a run's key, (name, angle constants), or None if an angle is
+    symbolic (``_is_numeric_1q`` is then false); cached on the gate as ``_run_item``. Gates are
+    immutable and the item depends only on their fields, so the cache stays right; resynthesized
+    and placed gates are shared between circuits (``_native_gates``, ``native.placed_template``),
+    so most are read, not built. Equality, hashing and repr use the dataclass fields only."""
+    item = getattr(g, "_run_item", _UNSET)
+    if item is _UNSET:
+        angles = g.angles
+        if any(a.terms for a in angles):
+            item = None
+        else:
+            item = (g.name, tuple([a.const for a in angles]) if angles else ())
+        object.__setattr__(g, "_run_item", item)
+    return item
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -124,13 +144,16 @@ def resynthesize_single_qubit(circuit: Circuit, native: str) -> Circuit:
         out: list = []
         pending: dict[int, list[Gate]] = {}
         for op in seg.ops:
-            one = isinstance(op, Gate) and len(op.qubits) == 1
-            angles = op.angles if one else ()
-            if one and (not angles or (not angles[0].terms and all(not a.terms for a in angles[1:]))):
-                # ``_is_numeric_1q``
-                pending.setdefault(op.qubits[0], []).append(op)
+            qubits = op.qubits
+            one = len(qubits) == 1 and isinstance(op, Gate)
+            if one and _run_item(op) is not None:  # ``_is_numeric_1q``
+                run = pending.get(qubits[0])
+                if run is None:
+                    pending[qubits[0]] = [op]
+                else:
+                    run.append(op)
                 continue
-            for q in op.qubits:
+            for q in qubits:
                 if q in pending:
                     out.extend(_flush(pending.pop(q), q, native))
             if one:

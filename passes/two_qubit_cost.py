@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from itertools import chain
 
 import numpy as np
 
@@ -84,48 +85,69 @@ def _gate_row(op) -> tuple[int, tuple[int, ...], tuple[float, float, float]] | N
 # per gate name: (table id, is a rotation); names outside the table are absent
 _INFO = {name: (ID[name], GATES[name].rotation_axis is not None) for name in NAMES}
 _PAD = ((), (-1, -1), (-1,), ())  # by qubit count: the -1s that fill a row to three qubits
+_NO_ANGLE = (0.0, 0.0, 0.0)
+_ROW = "_cost_row"  # the gate attribute that caches its row
+_WIDTH = 7  # a row: table id, three qubits, angle row
 
 
-def circuit_rows(circuit: Circuit, row_op: list | None = None):
+def gate_row(op: Gate) -> tuple:
+    """``_gate_row(op)`` flattened to (table id, q0, q1, q2, const, s1, s2), or () if the kernel
+    cannot take it; cached on the gate. A gate is immutable and its row depends only on its
+    fields, so the cache is its row for as long as it lives; placed templates and resynthesized
+    runs are shared gates (``native.placed_template``, ``single_qubit._native_gates``), so most
+    rows of a compile are read, not built. Equality, hashing and repr ignore the attribute
+    (they use the dataclass fields)."""
+    row = getattr(op, _ROW, None)
+    if row is None:
+        entry = _INFO.get(op.name)
+        qubits = op.qubits
+        if entry is None or len(qubits) > 3:
+            row = ()
+        else:
+            row = (entry[0], *qubits, *_PAD[len(qubits)], *(angle_row(op.angles[0]) if entry[1] else _NO_ANGLE))
+        object.__setattr__(op, _ROW, row)
+    return row
+
+
+def circuit_rows(circuit: Circuit, gates: list | None = None):
     """Kernel rows of a circuit (one per gate, one per qubit of any other op), or None if some
-    gate is one the kernel cannot take; ``row_op`` (if given) receives each gate row's op.
-    The rows are ``_gate_row``'s, built in one loop (this runs on every gate of every
-    cancellation pass)."""
-    names: list[int] = []
-    qflat: list[int] = []
-    rot_at: list[int] = []
-    rot_rows: list[tuple[float, float, float]] = []
+    gate is one the kernel cannot take; ``gates`` (if given) receives each gate, in row order.
+    The rows are ``_gate_row``'s (via ``gate_row``); a segment of gates whose rows are all cached
+    is read in one comprehension, and numpy splits the rows into columns: this runs on every
+    gate of every cancellation pass."""
+    rows: list[tuple] = []
     ptr = [0]
-    info, pad, opaque = _INFO, _PAD, k.OPAQUE
     for seg in circuit.segments:
-        for op in seg.ops:
-            if not isinstance(op, Gate):
-                for x in getattr(op, "qubits", ()):
-                    names.append(opaque)
-                    qflat += (x, -1, -1)
-                continue
-            entry = info.get(op.name)
-            qubits = op.qubits
-            if entry is None or len(qubits) > 3:
-                return None
-            if row_op is not None:
-                row_op.append((len(names), op))
-            if entry[1]:
-                rot_at.append(len(names))
-                rot_rows.append(angle_row(op.angles[0]))
-            names.append(entry[0])
-            qflat += qubits
-            qflat += pad[len(qubits)]
-        ptr.append(len(names))
-    angles = np.zeros((len(names), 3), np.float64)
-    if rot_at:
-        angles[rot_at] = rot_rows
+        try:  # only gates (other ops never carry a row), all seen before
+            rows += [op._cost_row for op in seg.ops]
+            if gates is not None:
+                gates += seg.ops
+        except AttributeError:
+            _segment_rows(seg.ops, rows, gates)
+        ptr.append(len(rows))
+    if rows and not min(map(len, rows)):
+        return None  # a gate the kernel cannot take
+    # table ids and qubits are small integers: exact as float64 and back
+    table = np.fromiter(chain.from_iterable(rows), np.float64, _WIDTH * len(rows)).reshape(-1, _WIDTH)
     return (
-        np.array(names, np.int64),
-        np.array(qflat, np.int64).reshape(-1, 3),
-        angles,
+        table[:, 0].astype(np.int64),
+        np.ascontiguousarray(table[:, 1:4], np.int64),
+        np.ascontiguousarray(table[:, 4:7]),
         np.array(ptr, np.int64),
     )
+
+
+def _segment_rows(ops: list, rows: list[tuple], gates: list | None) -> None:
+    """One segment's rows, op by op (a failed comprehension added none: ``+=`` extends only
+    once it has finished)."""
+    opaque = k.OPAQUE
+    for op in ops:
+        if not isinstance(op, Gate):
+            rows += [(opaque, x, -1, -1, 0.0, 0.0, 0.0) for x in getattr(op, "qubits", ())]
+            continue
+        rows.append(gate_row(op))
+        if gates is not None:
+            gates.append(op)
 
 
 def raw_cost_of_rows(rows, num_qubits: int, cost_matrix: np.ndarray) -> tuple[float, int]:

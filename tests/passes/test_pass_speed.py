@@ -1,0 +1,187 @@
+"""The faster forms of the cleanup passes against plain definitions written out here: the same
+layers, rows, gates and circuits, object for object where the pass promises it."""
+
+import math
+
+import numpy as np
+import pytest
+
+from hqvit.ir.angles import Angle
+from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.ir.metrics import asap_layers, gate_layers
+from hqvit.passes import two_qubit_cost as cost
+from hqvit.passes.cancel import cancel_and_merge, cancel_and_merge_reference
+from hqvit.passes.native import placed_template, translate_two_qubit, two_qubit_template
+from hqvit.passes.schedule import schedule_alap, schedule_asap
+from hqvit.passes.single_qubit import (
+    _flush,
+    _no_negative_zero,
+    _run_item,
+    resynthesize_single_qubit,
+    symbolic_to_native,
+)
+from tests.helpers import random_circuit
+
+
+def _with_measures(circuit: Circuit, rng) -> Circuit:
+    """``circuit`` with a measurement inside a segment and one at the end of the last."""
+    segs = [Segment(s.name, list(s.ops)) for s in circuit.segments]
+    ops = segs[0].ops
+    ops.insert(len(ops) // 2, Measure((int(rng.integers(circuit.num_qubits)),)))
+    segs[-1].ops.append(Measure(tuple(range(circuit.num_qubits))))
+    return circuit.with_segments(segs)
+
+
+def _rz_chains(rng, n: int, length: int) -> Circuit:
+    """Runs of rz (numeric, symbolic, cancelling) between CNOTs: merges and vanishing sums."""
+    ops = []
+    for k in range(length):
+        q = int(rng.integers(n))
+        r = rng.uniform()
+        if r < 0.15:
+            ops.append(Gate("cx", (q, (q + 1) % n)))
+        elif r < 0.3:
+            ops.append(Gate("rz", (q,), (Angle.symbol(f"s{k % 3}", float(rng.choice([1.0, -1.0]))),)))
+        elif r < 0.4:
+            ops.append(Gate("rz", (q,), (Angle(math.pi),)))
+        else:
+            ops.append(Gate("rz", (q,), (Angle(float(rng.uniform(-1, 1))),)))
+    return Circuit(n, [Segment("a", ops[: length // 2]), Segment("b", ops[length // 2 :])])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_gate_layers_are_asap_layers(seed):
+    circuit, _ = random_circuit(np.random.default_rng(seed), 5, 80, symbolic=True)
+    gates = list(circuit.gates())
+    for order in (gates, gates[::-1]):
+        assert gate_layers(order, circuit.num_qubits) == asap_layers(order, lambda g: g.qubits)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_schedules_are_the_layerings_of_their_definition(seed):
+    rng = np.random.default_rng(seed)
+    circuit = _with_measures(random_circuit(rng, 5, 60, symbolic=False)[0], rng)
+    gates = list(circuit.gates())
+    asap, alap = schedule_asap(circuit), schedule_alap(circuit)
+    assert asap.moments == asap_layers(gates, lambda g: g.qubits)
+    assert alap.moments == [layer[::-1] for layer in asap_layers(gates[::-1], lambda g: g.qubits)[::-1]]
+    assert asap.measured == alap.measured == circuit.measured_qubits()
+
+
+def _rows_reference(circuit: Circuit):
+    """Rows op by op from ``_gate_row`` (the definition ``circuit_rows`` follows)."""
+    names, qubits, angles, ptr = [], [], [], [0]
+    for seg in circuit.segments:
+        for op in seg.ops:
+            row = cost._gate_row(op)
+            if row is None:
+                return None
+            if isinstance(op, Gate):
+                names.append(row[0])
+                qubits.append(row[1] + (-1,) * (3 - len(row[1])))
+                angles.append(row[2])
+            else:
+                for x in row[1]:
+                    names.append(row[0])
+                    qubits.append((x, -1, -1))
+                    angles.append(row[2])
+        ptr.append(len(names))
+    return (
+        np.array(names, np.int64),
+        np.array(qubits, np.int64).reshape(-1, 3),
+        np.array(angles, np.float64).reshape(-1, 3),
+        np.array(ptr, np.int64),
+    )
+
+
+def _same_rows(a, b) -> bool:
+    return all(x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_circuit_rows_equal_the_rows_op_by_op(seed):
+    rng = np.random.default_rng(seed)
+    plain = random_circuit(rng, 5, 60, symbolic=True)[0]
+    plain = Circuit(5, [*plain.segments, Segment("empty", [])], plain.symbols)
+    for circuit in (plain, _with_measures(plain, rng)):  # gates only (the read path), and not
+        expected = _rows_reference(circuit)
+        for _ in range(2):  # rows built, then read from the gates' cache
+            gates: list = []
+            assert _same_rows(cost.circuit_rows(circuit, gates), expected)
+            assert gates == list(circuit.gates())
+        assert _same_rows(cost.circuit_rows(circuit), expected)
+    # a negative zero keeps its sign through the table
+    neg = Circuit(1, [Segment("a", [Gate("rz", (0,), (Angle(-0.0),))])])
+    assert math.copysign(1.0, cost.circuit_rows(neg)[2][0, 0]) == -1.0
+
+
+def test_circuit_rows_refuse_a_gate_the_kernel_cannot_take(monkeypatch):
+    circuit = Circuit(2, [Segment("a", [Gate("cx", (0, 1)), Gate("h", (0,))])])
+    monkeypatch.delitem(cost._INFO, "h")  # as for a gate outside the kernel's table
+    assert cost.circuit_rows(circuit) is None
+    assert cost.circuit_rows(circuit) is None  # also once its row is cached
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cancel_equals_the_reference_with_merges_and_measurements(seed):
+    rng = np.random.default_rng(seed)
+    for circuit in (_rz_chains(rng, 3, 120), _with_measures(_rz_chains(rng, 3, 120), rng)):
+        fast, reference = cancel_and_merge(circuit), cancel_and_merge_reference(circuit)
+        assert [(s.name, s.ops) for s in fast.segments] == [(s.name, s.ops) for s in reference.segments]
+        # bit for bit, not just ==: 0.0 == -0.0
+        assert repr(fast.segments) == repr(reference.segments)
+
+
+def test_placed_templates_are_the_template_on_the_pair():
+    for gate in ("cx", "swap", "cz", "sqrt_iswap"):
+        for qubits in ((0, 3), (3, 0)):
+            fresh = tuple(g.on(tuple(qubits[i] for i in g.qubits)) for g in two_qubit_template(gate, "ecr"))
+            assert placed_template(gate, "ecr", qubits) == fresh
+    circuit = Circuit(3, [Segment("a", [Gate("cx", (2, 0)), Gate("h", (1,)), Gate("ecr", (0, 1)), Measure((0,))])])
+    ops = translate_two_qubit(circuit, "ecr").segments[0].ops
+    assert ops == [*placed_template("cx", "ecr", (2, 0)), Gate("h", (1,)), Gate("ecr", (0, 1)), Measure((0,))]
+
+
+def _resynthesize_reference(circuit: Circuit, native: str) -> Circuit:
+    """Single-qubit resynthesis op by op, numeric-ness tested on the angles directly."""
+    segments = []
+    for seg in circuit.segments:
+        out, pending = [], {}
+        for op in seg.ops:
+            one = isinstance(op, Gate) and len(op.qubits) == 1
+            if one and all(a.is_numeric for a in op.angles):
+                pending.setdefault(op.qubits[0], []).append(op)
+                continue
+            for q in op.qubits:
+                if q in pending:
+                    out.extend(_flush(pending.pop(q), q, native))
+            out.extend(symbolic_to_native(op, native) if one else [op])
+        for q in sorted(pending):
+            out.extend(_flush(pending[q], q, native))
+        segments.append(Segment(seg.name, out))
+    return circuit.with_segments(segments)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_resynthesis_equals_the_plain_loop(seed):
+    rng = np.random.default_rng(seed)
+    circuit = _with_measures(random_circuit(rng, 4, 80, symbolic=True)[0], rng)
+    for native in ("ibm", "any"):
+        for _ in range(2):  # items built, then read from the gates
+            fast = resynthesize_single_qubit(circuit, native)
+            assert repr(fast.segments) == repr(_resynthesize_reference(circuit, native).segments)
+
+
+def test_run_items_are_the_numeric_key():
+    g = Gate("u3", (0,), (Angle(0.5), Angle(-0.0), Angle(1.0)))
+    assert _run_item(g) == ("u3", (0.5, -0.0, 1.0)) and _run_item(g) is _run_item(g)
+    assert _run_item(Gate("rz", (0,), (Angle.symbol("a"),))) is None
+    assert _run_item(Gate("h", (0,))) == ("h", ())
+    assert not _no_negative_zero(g.angles)
+
+
+def test_circuits_reject_qubits_out_of_range():
+    for ops in ([Gate("h", (3,))], [Gate("cx", (0, -1))], [Gate("h", (0,)), Measure((5,))], [Measure((-1,))]):
+        with pytest.raises(ValueError, match="outside"):
+            Circuit(3, [Segment("a", ops)])
+    Circuit(3, [Segment("a", [Gate("cx", (0, 2)), Measure((0, 1, 2))]), Segment("b", [])])
