@@ -20,8 +20,8 @@ record's name and, when it is a selector, the candidate whose two-qubit count an
 Compile time is measured twice. ``seconds`` is each tool's first compile in its fresh child, with
 this run's walk cache still empty for ours (a region shape's walks are searched once per machine).
 The steady state then compiles the cell three more times with each tool, alternating, in one child
-and keeps each tool's best: a first call in a forked child also pays copy-on-write faults of the
-interpreter's heap, which on the small cells outweigh the compile itself. For ours it also reads
+and keeps each tool's best: a first call in a fresh child also pays one-time costs, which on the
+small cells can outweigh the compile itself. For ours it also reads
 the kept candidate's own time (the synthesis path alone) from the selector's records.
 
 The summary gives per cell ours/qiskit for two-qubit gates, compile time and ESP, and ours/logical
@@ -187,9 +187,9 @@ def _steady_child(conn, qasm: str, target, cfg, repeats: int) -> None:
 
 def _steady(qasm: str, target, cfg, repeats: int) -> dict:
     """Both tools compiled ``repeats`` times, alternating, in one process: the best time of each.
-    A compile's first call in a freshly forked child also pays for copy-on-write page faults of
-    the interpreter's heap (seen here: Qiskit 0.7 s in a child against 0.03 s in process on
-    digits 8x8, line:13); repeated in the same process, each tool's time is its compile alone."""
+    A tool's first compile in a fresh child also pays one-time costs (first-call set-up, lazily
+    built tables, copy-on-write faults on the inherited heap) that on the small cells can outweigh
+    the compile; repeated in the same process, each tool's time is its compile alone."""
     from compilers import qiskit as qiskit_compile
 
     ours, path, theirs, twos = [], [], [], set()
