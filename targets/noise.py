@@ -45,8 +45,15 @@ refocusing through a non-diagonal gate, and T1 / Tphi during those phases (the f
 
 from __future__ import annotations
 
+import bisect
+import gc
 import math
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import attrgetter
+from typing import TYPE_CHECKING
 
 import cirq
 import numpy as np
@@ -54,6 +61,9 @@ import numpy as np
 from hqvit.ir.gates import gate_spec
 from hqvit.ir.metrics import asap_layers
 from hqvit.targets.target import Target
+
+if TYPE_CHECKING:
+    from hqvit.passes.schedule import Schedule
 
 
 @dataclass
@@ -65,30 +75,100 @@ class MomentPlan:
     busy: dict[int, float] = field(default_factory=dict)  # qubit -> its operation's ns
 
 
+class _GateCosts(dict):
+    """(gate name, qubits) -> (Target.gate_error, Target.gate_duration), each asked once.
+
+    A schedule repeats a few dozen distinct operations thousands of times; the target's answer
+    depends on the name and the qubits only, so the memo returns exactly what the calls would.
+    """
+
+    def __init__(self, target: Target):
+        super().__init__()
+        self.target = target
+
+    def __missing__(self, op: tuple[str, tuple[int, ...]]) -> tuple[float, float]:
+        name, qs = op
+        cost = self[op] = (self.target.gate_error(name, qs), self.target.gate_duration(name, qs))
+        return cost
+
+
 def plan_moments(moments: list[list[tuple[str, tuple[int, ...]]]], target: Target) -> list[MomentPlan]:
     """``moments``: per moment, the (gate name, physical qubits) of each operation.
 
     What each operation costs is the target's decision (Target.gate_error / gate_duration), so
     ESP, the noise model, the scheduler and the benchmark scoring cannot disagree about it.
+    Touched qubits are kept in ascending order as they appear (each is inserted once), which is
+    the order sorting the touched set every moment would give.
     """
-    touched: set[int] = set()
+    with _collector_paused():
+        return _plans(moments, _GateCosts(target))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector, and resume it if it was running.
+
+    A plan is a few lists of fresh tuples per moment, none of them in a reference cycle, so the
+    collector has nothing to free in them; left running, it traverses them again and again as
+    they accumulate (over half of ``plan_moments``' time on a 10,000-moment schedule). Reference
+    counting still frees everything else meanwhile.
+    """
+    running = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if running:
+            gc.enable()
+
+
+def _plans(moments: list[list[tuple[str, tuple[int, ...]]]], costs: _GateCosts) -> list[MomentPlan]:
+    """``plan_moments``' loop."""
+    order: list[int] = []  # the touched qubits, ascending
+    position: dict[int, int] = {}  # touched qubit -> its index in ``order``
     plans = []
     for ops in moments:
-        costs = [(qs, target.gate_error(name, qs), target.gate_duration(name, qs)) for name, qs in ops]
-        duration = max((d for _, _, d in costs), default=0.0)
-        plan = MomentPlan(duration, ops=list(ops))
-        busy = plan.busy
-        for qs, r, d in costs:
-            plan.errors.append((qs, r))
+        ops = list(ops)
+        op_costs = [costs[op] for op in ops]
+        duration = max((d for _, d in op_costs), default=0.0)
+        busy: dict[int, float] = {}
+        errors = []
+        for (_, qs), (r, d) in zip(ops, op_costs, strict=True):
+            errors.append((qs, r))
             for q in qs:
                 busy[q] = d
-        touched.update(busy)
-        for q in sorted(touched):
-            t = duration - busy.get(q, 0.0)
-            if t > 0:
-                plan.idle.append((q, t))
-        plans.append(plan)
+        if not position.keys() >= busy.keys():
+            for q in busy.keys() - position.keys():
+                bisect.insort(order, q)
+            position = {q: i for i, q in enumerate(order)}
+        plans.append(MomentPlan(duration, errors, _idle(order, position, busy, duration), ops, busy))
     return plans
+
+
+def _idle(
+    order: list[int], position: dict[int, int], busy: dict[int, float], duration: float
+) -> list[tuple[int, float]]:
+    """``[(q, t) for q in order if (t := duration - busy.get(q, 0.0)) > 0]``, the touched qubits'
+    idle windows, with the tuples of the qubits without an operation made in C.
+
+    Every ``busy`` qubit is in ``order``. A qubit without an operation idles ``duration - 0.0``,
+    so if that is not positive only a busy qubit can idle (with a negative busy time).
+    Otherwise every qubit starts with it, and the few busy ones are then set or dropped at
+    their positions (dropped from the back, so earlier positions stay valid).
+    """
+    if not duration > 0:
+        return [(q, t) for q in sorted(busy) if (t := duration - busy[q]) > 0]
+    idle = list(zip(order, repeat(duration - 0.0)))
+    dropped = []
+    for q, d in busy.items():
+        t = duration - d
+        if t > 0:
+            idle[position[q]] = (q, t)
+        else:
+            dropped.append(position[q])
+    for i in sorted(dropped, reverse=True):
+        del idle[i]
+    return idle
 
 
 def esp(
@@ -97,8 +177,7 @@ def esp(
     log_gate = sum(math.log1p(-min(1.0, scale * r)) if scale * r < 1 else -math.inf for p in plans for _, r in p.errors)
     t1, tphi = target.decoherence_ns()
     log_idle = -scale * sum(t / t1[q] + t / tphi[q] for p in plans for q, t in p.idle)
-    ro = [min(1.0, scale * target.readout_error[q]) for q in measured]
-    log_ro = sum(math.log1p(-r) if r < 1 else -math.inf for r in ro)
+    log_ro = _log_readout(measured, target, scale)
     out = {
         "esp": math.exp(log_gate + log_idle + log_ro),
         "fidelity_estimate": math.exp(log_gate + log_idle / 3 + log_ro),
@@ -114,6 +193,147 @@ def esp(
         "esp_readout": math.exp(log_ro),
         "duration_ns": sum(p.duration_ns for p in plans),
     }
+
+
+def _log_readout(measured: tuple[int, ...], target: Target, scale: float) -> float:
+    """log of ESP's readout factor: prod over measured qubits of (1 - scaled readout error)."""
+    ro = [min(1.0, scale * target.readout_error[q]) for q in measured]
+    return sum(math.log1p(-r) if r < 1 else -math.inf for r in ro)
+
+
+class _OpIndex(dict):
+    """(gate name, qubits) -> a dense index, assigned in order of first appearance."""
+
+    def __missing__(self, op: tuple[str, tuple[int, ...]]) -> int:
+        index = self[op] = len(self)
+        return index
+
+
+IDLE_BLOCK = 1 << 16  # (moment, qubit) cells per block of the idle sum: bounded memory
+
+
+def esp_of_moments(
+    moments: list[list[tuple[str, tuple[int, ...]]]], measured: tuple[int, ...], target: Target, scale: float = 1.0
+) -> dict:
+    """``esp(plan_moments(moments, target), measured, target, scale, coherent=False)``, the same
+    floats, without building a plan per moment (the compiler ranks its candidates by it).
+
+    Why the numbers are identical, term by term:
+    - gate factor: the same ``log1p`` per operation (one per distinct (name, qubits), from the
+      same Target calls), summed by ``sum`` in operation order, as ``esp`` sums them;
+    - durations: each moment's is the largest of its operations' (0 if it has none), summed
+      by ``sum`` in moment order;
+    - idle factor: ``esp`` adds ``t / T1 + t / Tphi`` one by one, moments in order and the touched
+      qubits of a moment ascending (its terms are numpy floats, so ``sum`` adds them plainly,
+      without compensation). Here the same terms fill a (moment, used qubit) array in that
+      row-major order, the other cells 0 (not yet touched, or no idle time: t <= 0 is skipped
+      there), and ``np.add.accumulate`` adds them one by one in that order: every term is the
+      same IEEE quotient and sum, and adding +0.0 to a sum of non-negative terms leaves it as is.
+    A qubit that two operations of one moment touch takes the duration of the later one, as in
+    ``plan_moments``.
+    """
+    return _esp_of_ops(moments, chain.from_iterable(moments), measured, target, scale)
+
+
+def esp_of_schedule(schedule: Schedule, target: Target, scale: float = 1.0) -> dict:
+    """``esp_of_moments`` of the schedule's gates as (name, qubits) and of its measured qubits.
+
+    The pairs are made one at a time and dropped once looked up, rather than held in a list
+    of lists (which is as slow to build as the rest of the estimate)."""
+    ops = map(attrgetter("name", "qubits"), chain.from_iterable(schedule.moments))
+    return _esp_of_ops(schedule.moments, ops, schedule.measured, target, scale)
+
+
+def _esp_of_ops(
+    moments: Sequence[Sized],
+    ops: Iterable[tuple[str, tuple[int, ...]]],
+    measured: tuple[int, ...],
+    target: Target,
+    scale: float,
+) -> dict:
+    """``esp_of_moments`` with the operations ``ops`` in order, ``moments`` giving how many each
+    moment has."""
+    index = _OpIndex()
+    counts = np.fromiter(map(len, moments), dtype=np.intp, count=len(moments))
+    ids = np.fromiter(map(index.__getitem__, ops), dtype=np.intp, count=counts.sum())
+    costs = [(target.gate_error(name, qs), target.gate_duration(name, qs)) for name, qs in index]
+    log_r = [math.log1p(-min(1.0, scale * r)) if scale * r < 1 else -math.inf for r, _ in costs]
+    log_gate = sum(np.array(log_r, dtype=np.float64)[ids].tolist())  # the same Python floats, in order
+    op_ns = np.array([d for _, d in costs], dtype=np.float64)[ids]
+    moment_ns = _moment_durations(op_ns, counts)
+    log_idle = -scale * _idle_sum(index, ids, counts, op_ns, moment_ns, target)
+    log_ro = _log_readout(measured, target, scale)
+    return {
+        "esp": math.exp(log_gate + log_idle + log_ro),
+        "fidelity_estimate": math.exp(log_gate + log_idle / 3 + log_ro),
+        "esp_gates": math.exp(log_gate),
+        "esp_idle": math.exp(log_idle),
+        "esp_readout": math.exp(log_ro),
+        "duration_ns": sum(moment_ns.tolist()),
+    }
+
+
+def _moment_durations(op_ns: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per moment the longest of its operations' durations (``op_ns`` in moment order, ``counts``
+    operations per moment), 0 for an empty moment: ``plan_moments``' duration."""
+    out = np.zeros(len(counts))
+    full = counts > 0
+    if full.any():
+        starts = np.cumsum(counts) - counts
+        # consecutive starts of non-empty moments bound exactly one moment's operations
+        out[full] = np.maximum.reduceat(op_ns, starts[full])
+    return out
+
+
+def _idle_sum(
+    index: _OpIndex, ids: np.ndarray, counts: np.ndarray, op_ns: np.ndarray, moment_ns: np.ndarray, target: Target
+) -> np.float64:
+    """sum of t / T1[q] + t / Tphi[q] over ``plan_moments``' idle windows (q, t), in its order
+    (esp_of_moments' docstring says why the float is the same)."""
+    arity = np.array([len(qs) for _, qs in index], dtype=np.intp)
+    width = max(arity.max(initial=0), 1)
+    key_qubits = np.zeros((len(index), width), dtype=np.intp)
+    for k, (_, qs) in enumerate(index):
+        key_qubits[k, : len(qs)] = qs
+    present = np.arange(width) < arity[ids][:, None]  # (operation, slot) holds a qubit
+    op_of, _ = np.nonzero(present)  # row-major: operations in order, each one's qubits in order
+    qubit = key_qubits[ids][present]
+    row = np.repeat(np.arange(len(counts)), counts)[op_of]  # each entry's moment, non-decreasing
+    ns = op_ns[op_of]
+    used = np.flatnonzero(np.bincount(qubit))  # ascending, as plan_moments orders touched qubits
+    col = np.searchsorted(used, qubit)
+    first_row = np.full(len(used), len(counts))
+    np.minimum.at(first_row, col, row)  # the moment that touches each used qubit first
+    t1, tphi = target.decoherence_ns()
+    t1, tphi = t1[used], tphi[used]
+    width = len(used)
+    acc = np.zeros(1)
+    block = max(1, IDLE_BLOCK // max(width, 1))
+    for a in range(0, len(counts) if width else 0, block):
+        b = min(a + block, len(counts))
+        lo, hi = np.searchsorted(row, (a, b))
+        busy = _busy_block(b - a, width, row[lo:hi] - a, col[lo:hi], ns[lo:hi])
+        t = moment_ns[a:b, None] - busy
+        touched = np.arange(a, b)[:, None] >= first_row[None, :]
+        t = np.where(touched & (t > 0), t, 0.0)
+        terms = t / t1 + t / tphi
+        acc = np.add.accumulate(np.concatenate((acc, terms.ravel())))[-1:]
+    return acc[0]
+
+
+def _busy_block(rows: int, width: int, row: np.ndarray, col: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """(rows, width) busy time of each (moment, used qubit) of a block, 0 where it has no
+    operation; of two operations on one qubit in one moment the later one counts."""
+    busy = np.zeros(rows * width)
+    cell = row * width + col
+    seen = np.zeros(rows * width, dtype=bool)
+    seen[cell] = True
+    if np.count_nonzero(seen) < len(cell):  # keep each cell's last entry (numpy's order is unspecified)
+        _, last_reversed = np.unique(cell[::-1], return_index=True)
+        keep = len(cell) - 1 - last_reversed
+        cell, ns = cell[keep], ns[keep]
+    busy[cell] = ns
+    return busy.reshape(rows, width)
 
 
 PI_PULSES = ("x", "y")  # conjugate Z into -Z: they flip the toggling frame (DD pulses on IBM's set)
