@@ -119,3 +119,17 @@ def test_a_compile_leaves_the_cyclic_collector_as_it_found_it():
             assert gc.isenabled() == enabled
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("target", ["ibm-torino", "ibm-sherbrooke"])
+def test_candidate_ranking_esp_is_the_full_estimates(target):
+    """``success_probability(coherent=False)``, which ranks the --opt 3 candidates, reads the
+    same floats as the full estimate built from moment plans."""
+    from hqvit.targets.noise import esp, plan_moments
+
+    compiled = compile_hqvit(HQViTConfig((8, 8), (4, 4)), resolve_target(target), opt=2)
+    moments = [[(g.name, g.qubits) for g in m] for m in compiled.schedule.moments]
+    full = esp(plan_moments(moments, compiled.target), compiled.schedule.measured, compiled.target, 0.5)
+    fast = compiled.success_probability(scale=0.5, coherent=False)
+    assert fast == {k: full[k] for k in fast}
+    assert set(fast) >= {"esp", "esp_gates", "esp_idle", "esp_readout", "duration_ns"}
