@@ -3,6 +3,16 @@
 A ``PassManager`` is a list of pass modules (``hqvit.passes.base.Pass``); ``best_of`` is a
 controller that runs several whole compiles and keeps the best, recording each candidate with its
 own passes as children, so nothing a compile spends time on is left out of its records.
+
+A record's two-qubit count and depth are those of the circuit the pass returned. Measuring is a
+walk over every gate, after every pass, so a record takes them without walking when they are
+known for that very circuit object: ``ctx.properties[FIGURES]`` holds ``(circuit, (two, depth))``
+for the latest record's circuit, and a pass may replace it with the figures of the circuit it
+returns (``cancel`` has them from its compiled rows). A pass module that sets
+``PRESERVES_CIRCUIT = True`` promises to return its input unmodified (``schedule``,
+``serialize_crosstalk``), so the figures already held for that object stay right. Passes build
+new circuits rather than modify one in place, so a circuit object keeps the figures it was
+measured with; the identity test keeps figures of another circuit from ever being used.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from hqvit.ir.circuit import Circuit
-from hqvit.ir.metrics import two_qubit_gates_and_depth
+from hqvit.ir.metrics import FIGURES, two_qubit_gates_and_depth
 from hqvit.passes.base import Pass, PassContext, PassRecord
 
 T = TypeVar("T")
@@ -22,10 +32,23 @@ def pass_name(p: Pass) -> str:
     return p.__name__.rsplit(".", 1)[-1]
 
 
-def measured(name: str, seconds_since: float, circuit: Circuit) -> PassRecord:
-    """A record for ``circuit`` as a pass left it; the time includes measuring it."""
-    two, d = two_qubit_gates_and_depth(circuit)
+def measured(name: str, seconds_since: float, circuit: Circuit, figures: tuple[int, int] | None = None) -> PassRecord:
+    """A record for ``circuit`` as a pass left it; the time includes measuring it (unless
+    ``figures``, its two-qubit count and depth, are given)."""
+    two, d = figures if figures is not None else two_qubit_gates_and_depth(circuit)
     return PassRecord(name, round(time.perf_counter() - seconds_since, 6), two, d)
+
+
+def known_figures(p: Pass, held: tuple | None, circuit: Circuit, properties: dict) -> tuple[int, int] | None:
+    """The figures of ``circuit``, which ``p`` returned, if known without measuring: reported by
+    ``p`` (an entry it wrote for this object), or held from before ``p`` ran (``held``) when ``p``
+    returned that same object and promises to leave its input unmodified."""
+    entry = properties.get(FIGURES)
+    if entry is None or entry[0] is not circuit:
+        return None
+    if entry is not held or getattr(p, "PRESERVES_CIRCUIT", False):
+        return entry[1]
+    return None
 
 
 class PassManager:
@@ -37,10 +60,15 @@ class PassManager:
         return [pass_name(p) for p in self.passes]
 
     def run(self, circuit: Circuit, ctx: PassContext, records: list[PassRecord]) -> Circuit:
+        props = ctx.properties
         for p in self.passes:
             t0 = time.perf_counter()
+            held = props.get(FIGURES)
             circuit = p.run(circuit, ctx)
-            records.append(measured(pass_name(p), t0, circuit))
+            figures = known_figures(p, held, circuit, props)
+            record = measured(pass_name(p), t0, circuit, figures)
+            records.append(record)
+            props[FIGURES] = (circuit, (record.two_qubit_gates, record.depth))
         return circuit
 
 

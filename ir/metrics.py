@@ -10,6 +10,11 @@ from hqvit.ir.circuit import Circuit, Gate
 
 T = TypeVar("T")
 
+# the pass context's property under which a pass may hand the pass manager
+# ``(circuit, two_qubit_gates_and_depth(circuit))`` for the circuit it returns
+# (``hqvit.compiler.passmanager``)
+FIGURES = "figures"
+
 
 def asap_levels(qubit_groups: Iterable[Iterable[Hashable]]) -> list[int]:
     """The ASAP level of each operation, given the qubits of each in program order: one past the

@@ -25,6 +25,7 @@ import numpy as np
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Segment
 from hqvit.ir.gates import GATES
+from hqvit.ir.metrics import FIGURES
 from hqvit.passes.base import PassContext
 
 LOOKBACK = 64
@@ -105,13 +106,19 @@ def _sum(a: Angle, b: Angle) -> Angle:
 
 def cancel_and_merge(circuit: Circuit) -> Circuit:
     """The reference's result, from the compiled rules (see the module docstring)."""
+    return cancel_with_figures(circuit)[0]
+
+
+def cancel_with_figures(circuit: Circuit) -> tuple[Circuit, tuple[int, int] | None]:
+    """``cancel_and_merge(circuit)`` and, when the compiled rules produced it, its two-qubit
+    count and depth (``two_qubit_cost_kernel.figures``, from the rows it kept)."""
     from hqvit.passes import two_qubit_cost as cost  # imports this module's rule tables
     from hqvit.passes import two_qubit_cost_kernel as kernel
 
     gates: list[Gate] = []
     rows = cost.circuit_rows(circuit, gates)
     if rows is None or circuit.num_qubits == 0:
-        return cancel_and_merge_reference(circuit)
+        return cancel_and_merge_reference(circuit), None
     name, q, angle, ptr = rows
     alive, _, events = kernel.cancel(name, q, angle, ptr, cost.PROPS, circuit.num_qubits)
     is_gate = name != kernel.OPAQUE
@@ -122,12 +129,14 @@ def cancel_and_merge(circuit: Circuit) -> Circuit:
         decided = np.where(events[:, 1:] >= 0, index_of[events[:, 1:]], -1)
         merged = _replay(events[:, 0].tolist(), decided[:, 0].tolist(), decided[:, 1].tolist(), gates, kernel)
         if merged is None:
-            return cancel_and_merge_reference(circuit)
+            return cancel_and_merge_reference(circuit), None
         for p, (g, total) in merged.items():
             gates[p] = Gate(g.name, g.qubits, (total,))
     keep = alive[gate_rows].tolist()
     before = np.concatenate(([0], np.cumsum(is_gate)))[ptr]  # gates before each segment
-    return circuit.with_segments(_rebuild(circuit, gates, keep, np.diff(before).tolist()))
+    out = circuit.with_segments(_rebuild(circuit, gates, keep, np.diff(before).tolist()))
+    two, depth = kernel.figures(name, q, alive, cost.PROPS, circuit.num_qubits)
+    return out, (int(two), int(depth))
 
 
 def _replay(kinds: list[int], earlier: list[int], later: list[int], gates: list[Gate], kernel) -> dict | None:
@@ -216,4 +225,8 @@ def cancel_and_merge_reference(circuit: Circuit) -> Circuit:
 
 
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:
-    return cancel_and_merge(circuit)
+    """``cancel_and_merge``; the result's figures go to the pass manager when known."""
+    out, figures = cancel_with_figures(circuit)
+    if figures is not None:
+        ctx.properties[FIGURES] = (out, figures)
+    return out

@@ -66,6 +66,10 @@ def schedule_alap(circuit: Circuit) -> Schedule:
     return Schedule(moments, measured, circuit.num_qubits)
 
 
+# the circuit is returned as it came (``hqvit.compiler.passmanager`` keeps its figures)
+PRESERVES_CIRCUIT = True
+
+
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:
     """ALAP when the preset optimizes (qubits stay in |0> until needed), else ASAP; the schedule
     goes to ``ctx.properties["schedule"]``, the circuit is unchanged."""

@@ -36,6 +36,10 @@ def serialize_crosstalk(schedule: Schedule, target: Target) -> Schedule:
     return Schedule(out, schedule.measured, schedule.num_qubits)
 
 
+# the circuit is returned as it came (``hqvit.compiler.passmanager`` keeps its figures)
+PRESERVES_CIRCUIT = True
+
+
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:
     """Rewrites ``ctx.properties["schedule"]`` for the real device's crosstalk."""
     ctx.properties["schedule"] = serialize_crosstalk(ctx.properties["schedule"], ctx.real_target)

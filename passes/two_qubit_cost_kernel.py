@@ -299,3 +299,26 @@ def cancel_count(
             total += cost_matrix[cur_q[j, 0], cur_q[j, 1]]
             two += 1
     return total, two
+
+
+@njit(cache=True)
+def figures(name: np.ndarray, q: np.ndarray, alive: np.ndarray, props: np.ndarray, num_qubits: int) -> tuple:
+    """``metrics.two_qubit_gates_and_depth`` of the circuit ``cancel`` leaves: its surviving gate
+    rows in order (opaque rows are not gates: neither counted nor layered). A merged rotation
+    keeps its row and acts on the same single qubit, so the rows' qubits are the output's."""
+    level = np.zeros(num_qubits, np.int64)
+    two = 0
+    deepest = 0
+    for j in range(len(name)):
+        if not alive[j] or name[j] == OPAQUE:
+            continue
+        k = props[name[j], P_NQ]
+        two += k == 2
+        d = 0
+        for t in range(k):
+            d = max(d, level[q[j, t]])
+        d += 1
+        for t in range(k):
+            level[q[j, t]] = d
+        deepest = max(deepest, d)
+    return two, deepest

@@ -6,11 +6,16 @@ import math
 import numpy as np
 import pytest
 
+from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
+from hqvit.compiler.passmanager import PassManager
+from hqvit.compiler.pipeline import PRESETS, preset_passes
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
-from hqvit.ir.metrics import asap_layers, gate_layers
+from hqvit.ir.metrics import FIGURES, asap_layers, gate_layers, two_qubit_gates_and_depth
+from hqvit.passes import schedule, serialize_crosstalk
 from hqvit.passes import two_qubit_cost as cost
-from hqvit.passes.cancel import cancel_and_merge, cancel_and_merge_reference
+from hqvit.passes.base import PassContext
+from hqvit.passes.cancel import cancel_and_merge, cancel_and_merge_reference, cancel_with_figures
 from hqvit.passes.native import placed_template, translate_two_qubit, two_qubit_template
 from hqvit.passes.schedule import schedule_alap, schedule_asap
 from hqvit.passes.single_qubit import (
@@ -20,6 +25,7 @@ from hqvit.passes.single_qubit import (
     resynthesize_single_qubit,
     symbolic_to_native,
 )
+from hqvit.targets import resolve_target
 from tests.helpers import random_circuit
 
 
@@ -185,3 +191,70 @@ def test_circuits_reject_qubits_out_of_range():
         with pytest.raises(ValueError, match="outside"):
             Circuit(3, [Segment("a", ops)])
     Circuit(3, [Segment("a", [Gate("cx", (0, 2)), Measure((0, 1, 2))]), Segment("b", [])])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cancel_figures_are_the_measured_ones(seed):
+    rng = np.random.default_rng(seed)
+    for circuit in (
+        _rz_chains(rng, 3, 120),
+        _with_measures(_rz_chains(rng, 4, 120), rng),
+        _with_measures(random_circuit(rng, 5, 80, symbolic=True)[0], rng),
+    ):
+        out, figures = cancel_with_figures(circuit)
+        assert figures == two_qubit_gates_and_depth(out)
+
+
+class _Pass:
+    """A pass module stand-in: ``run`` applies ``fn``; ``preserves`` sets the promise."""
+
+    def __init__(self, name, fn, preserves=False, report=None):
+        self.__name__, self.fn, self.report = name, fn, report
+        if preserves:
+            self.PRESERVES_CIRCUIT = True
+
+    def run(self, circuit, ctx):
+        out = self.fn(circuit)
+        if self.report is not None:
+            ctx.properties[FIGURES] = (self.report(out), (-1, -1))
+        return out
+
+
+def _drop_last_gate_in_place(circuit):
+    circuit.segments[-1].ops.pop()
+    return circuit
+
+
+def test_records_reuse_figures_only_when_promised_or_reported():
+    ctx = PassContext(resolve_target("line:4"))
+    circuit = Circuit(4, [Segment("a", [Gate("cx", (0, 1)), Gate("cx", (1, 2)), Gate("h", (3,))])])
+    passes = [
+        _Pass("same", lambda c: c, preserves=True),  # figures reused
+        _Pass("in_place", _drop_last_gate_in_place),  # same object, changed: measured
+        _Pass("reports", lambda c: c.with_segments(list(c.segments)), report=lambda out: out),  # reported
+        _Pass("stale", lambda c: c.with_segments(list(c.segments)), report=lambda out: circuit),  # another object
+    ]
+    ctx.properties[FIGURES] = (circuit, (7, 7))  # held for the input: only "same" may take them
+    records = []
+    PassManager(passes).run(circuit, ctx, records)
+    assert [(r.two_qubit_gates, r.depth) for r in records] == [(7, 7), (2, 2), (-1, -1), (2, 2)]
+
+
+@pytest.mark.parametrize(
+    ("target", "path"), [("ibm-torino", "synthesis"), ("ibm-torino", "generic"), ("grid:4x4", "generic")]
+)
+def test_pass_records_equal_measuring_every_pass(target, path):
+    cfg = HQViTConfig(image=(8, 8), patch=(4, 4))
+    logical, t = build_attention_circuit(cfg), resolve_target(target)
+    passes = preset_passes(2, t, path) + [schedule, serialize_crosstalk]
+
+    def context():
+        return PassContext(t, device=t, seed=0, options={**PRESETS[2], "alap": True})
+
+    records = []
+    PassManager(passes).run(logical, context(), records)
+    ctx, circuit, measured = context(), logical, []
+    for p in passes:
+        circuit = p.run(circuit, ctx)
+        measured.append((p.__name__.rsplit(".", 1)[-1], *two_qubit_gates_and_depth(circuit)))
+    assert [(r.name, r.two_qubit_gates, r.depth) for r in records] == measured
