@@ -125,7 +125,9 @@ def _replacement(block: _Block, ops: list) -> tuple:
 
 
 def _numeric(g: Gate) -> bool:
-    return all(a.is_numeric for a in g.angles)
+    """No angle of ``g`` has a symbol (most gates here have no angle at all)."""
+    angles = g.angles
+    return not angles or not any([a.terms for a in angles])
 
 
 def _consolidate_ops(ops: list) -> list:
@@ -152,7 +154,8 @@ def _consolidate_ops(ops: list) -> list:
         qubits = getattr(op, "qubits", ())
         if not isinstance(op, Gate) or len(qubits) > 2 or not _numeric(op):
             for q in qubits:
-                close(q)
+                if q in open_block:  # ``close`` does nothing otherwise
+                    close(q)
             continue
         if len(qubits) == 1:
             block = open_block.get(qubits[0])
@@ -162,8 +165,10 @@ def _consolidate_ops(ops: list) -> list:
         a, b = qubits
         block = open_block.get(a)
         if block is None or block is not open_block.get(b):
-            close(a)
-            close(b)
+            if block is not None:
+                close(a)
+            if b in open_block:
+                close(b)
             block = _Block((a, b))
             open_block[a] = open_block[b] = block
         block.slots.append(k)

@@ -19,6 +19,7 @@ import numpy as np
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Segment
 from hqvit.ir.gates import matrix
+from hqvit.ir.metrics import FIGURES
 from hqvit.passes.base import PassContext
 
 _TOL = 1e-10
@@ -139,6 +140,18 @@ def _native_run(key: tuple, native: str) -> tuple[tuple[str, tuple[Angle, ...]],
 
 def resynthesize_single_qubit(circuit: Circuit, native: str) -> Circuit:
     """Merge numeric 1-qubit runs and express every 1-qubit gate in ``native`` ('any' or 'ibm')."""
+    return resynthesize_with_figures(circuit, native)[0]
+
+
+def resynthesize_with_figures(circuit: Circuit, native: str) -> tuple[Circuit, tuple[int, int]]:
+    """``resynthesize_single_qubit`` and ``metrics.two_qubit_gates_and_depth`` of its result.
+
+    The figures follow the output as it is emitted, in its order: a chunk of ``m`` one-qubit
+    gates on ``q`` (a flushed run, a rewritten symbolic gate) raises ``q``'s level by ``m``, any
+    other gate takes one past the highest level of its qubits, non-gate ops are skipped; levels
+    only grow, so the depth is the highest level at the end."""
+    level = [0] * circuit.num_qubits
+    two = 0
     segments = []
     for seg in circuit.segments:
         out: list = []
@@ -155,18 +168,30 @@ def resynthesize_single_qubit(circuit: Circuit, native: str) -> Circuit:
                 continue
             for q in qubits:
                 if q in pending:
-                    out.extend(_flush(pending.pop(q), q, native))
+                    chunk = _flush(pending.pop(q), q, native)
+                    out.extend(chunk)
+                    level[q] += len(chunk)
             if one:
-                out.extend(
-                    _symbolic_native(op, native) if _no_negative_zero(op.angles) else symbolic_to_native(op, native)
-                )
-            else:
-                out.append(op)
+                chunk = _symbolic_native(op, native) if _no_negative_zero(op.angles) else symbolic_to_native(op, native)
+                out.extend(chunk)
+                level[qubits[0]] += len(chunk)
+                continue
+            out.append(op)
+            if isinstance(op, Gate):
+                two += len(qubits) == 2
+                d = 1 + max([level[q] for q in qubits])
+                for q in qubits:
+                    level[q] = d
         for q in sorted(pending):
-            out.extend(_flush(pending[q], q, native))
+            chunk = _flush(pending[q], q, native)
+            out.extend(chunk)
+            level[q] += len(chunk)
         segments.append(Segment(seg.name, out))
-    return circuit.with_segments(segments)
+    return circuit.with_segments(segments), (two, max(level, default=0))
 
 
 def run(circuit: Circuit, ctx: PassContext) -> Circuit:
-    return resynthesize_single_qubit(circuit, ctx.target.one_qubit_native)
+    """The resynthesized circuit; its figures go to the pass manager."""
+    out, figures = resynthesize_with_figures(circuit, ctx.target.one_qubit_native)
+    ctx.properties[FIGURES] = (out, figures)
+    return out

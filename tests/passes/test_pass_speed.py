@@ -23,6 +23,7 @@ from hqvit.passes.single_qubit import (
     _no_negative_zero,
     _run_item,
     resynthesize_single_qubit,
+    resynthesize_with_figures,
     symbolic_to_native,
 )
 from hqvit.targets import resolve_target
@@ -258,3 +259,12 @@ def test_pass_records_equal_measuring_every_pass(target, path):
         circuit = p.run(circuit, ctx)
         measured.append((p.__name__.rsplit(".", 1)[-1], *two_qubit_gates_and_depth(circuit)))
     assert [(r.name, r.two_qubit_gates, r.depth) for r in records] == measured
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_resynthesis_figures_are_the_measured_ones(seed):
+    rng = np.random.default_rng(seed)
+    circuit = _with_measures(random_circuit(rng, 5, 120, symbolic=bool(seed % 2))[0], rng)
+    for native in ("ibm", "any"):
+        out, figures = resynthesize_with_figures(circuit, native)
+        assert figures == two_qubit_gates_and_depth(out)
