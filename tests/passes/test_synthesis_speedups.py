@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from numba import njit
 
 from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
 from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
@@ -73,61 +74,60 @@ def _arrays_one_call_per_seed(flat, target, layout, seeds):
 
 
 def test_trials_of_one_call_equal_trials_run_alone():
-    """One call shares the DAG and the stamp scratch across its trials and copies the first
-    trial when no tie was drawn: every array equals the trials' own, one call per seed."""
+    """One call runs its trials as a tree (a group shares its run until its members' draws at a
+    tie differ) with one DAG and stamp scratch: every array equals the trials' own, one call
+    per seed (a one-member group is the plain loop), seeded in the kernel or from cached states."""
     for t, flat, layout in _cases():
         seeds = list(range(1000, 1024))
-        together = sabre._trial_arrays(flat, t.coupling, t.num_qubits, layout, seeds)
         alone = _arrays_one_call_per_seed(flat, t, layout, seeds)
-        for a, b in zip(together, alone, strict=True):
-            assert np.array_equal(a, b)
+        for states in (sabre.NO_STATES, sabre.seeded_states(tuple(seeds))):
+            together = sabre._trial_arrays(flat, t.coupling, t.num_qubits, layout, seeds, states)
+            for a, b in zip(together, alone, strict=True):
+                assert np.array_equal(a, b)
 
 
-def _tied(target, flat, layout, seed) -> bool:
-    indeg, succ, starts = sabre_kernel.build_dag(flat.op_ptr, flat.op_q, flat.seg_ptr, len(layout))
-    cd = target.coupling
-    out = sabre_kernel.route_kernel(
-        flat.op_ptr,
-        flat.op_q,
-        flat.op_two,
-        flat.op_kind,
-        flat.seg_ptr,
-        np.asarray(layout, np.int64),
-        target.num_qubits,
-        cd.nb_ptr,
-        cd.nb,
-        cd.dist,
-        cd.hops,
-        cd.cost_matrix,
-        cd.coupled,
-        seed,
-        sabre.EXTENDED_SIZE,
-        sabre.EXTENDED_WEIGHT,
-        sabre.DECAY_STEP,
-        sabre.DECAY_RESET,
-        sabre.SWAP_ERROR_WEIGHT,
-        indeg.copy(),
-        succ,
-        starts,
-        sabre_kernel._scratch(len(flat.op_ptr) - 1, target.num_qubits),
-    )
-    return bool(out[5])
-
-
-def test_both_sides_of_the_no_tie_copy_are_exercised():
-    """The comparison above covers the copied trials: on calibrated IBM couplers the rest's
-    trials never tie (so every trial is the first one's copy), on a uniform grid they do."""
+def test_every_trial_splits_off_or_is_shared_as_it_should():
+    """The comparison above covers both: on calibrated IBM couplers the rest's trials never tie
+    (one group all along, every trial the same routing), on a uniform grid they split."""
     rng = np.random.default_rng(3)
-    ibm = resolve_target("ibm-torino")
-    rest = _rest(ibm)
-    assert not _tied(ibm, rest, _layout(rng, ibm, rest.circuit.num_qubits), 0)
-    grid = resolve_target("grid:4x4")
-    rest = _rest(grid)
-    assert _tied(grid, rest, _layout(rng, grid, rest.circuit.num_qubits), 0)
-    arrays = sabre._trial_arrays(
-        rest, grid.coupling, grid.num_qubits, _layout(rng, grid, rest.circuit.num_qubits), [0, 1, 2, 3]
-    )
-    assert len({arrays[0][arrays[1][k] : arrays[1][k + 1]].tobytes() for k in range(4)}) > 1
+    for name, distinct in (("ibm-torino", 1), ("grid:4x4", None)):
+        t = resolve_target(name)
+        rest = _rest(t)
+        layout = _layout(rng, t, rest.circuit.num_qubits)
+        events, ptr, *_ = sabre._trial_arrays(rest, t.coupling, t.num_qubits, layout, list(range(16)))
+        found = len({events[ptr[k] : ptr[k + 1]].tobytes() for k in range(16)})
+        assert found == distinct if distinct else found > 1
+
+
+@njit
+def _numba_draws(seed: int, ranges: np.ndarray) -> np.ndarray:
+    np.random.seed(seed)
+    out = np.empty(len(ranges), np.int64)
+    for k in range(len(ranges)):
+        out[k] = np.random.randint(0, ranges[k])
+    return out
+
+
+@njit
+def _own_draws(state: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    out = np.empty(len(ranges), np.int64)
+    for k in range(len(ranges)):
+        out[k] = sabre_kernel.mt_randint(state, ranges[k])
+    return out
+
+
+def test_random_draws_are_numbas():
+    """``mt_*`` reproduce numba's ``np.random.seed`` / ``randint(0, n)`` stream, seeded in the
+    kernel or primed and cached, over ranges of one (no draw) up to beyond a regeneration."""
+    rng = np.random.default_rng(1)
+    for seed in [0, 1, 999, 1063, 2**31 + 5, 2**32 - 1, *rng.integers(0, 2**32, 20).tolist()]:
+        ranges = rng.integers(1, 600, 1500)
+        ranges[rng.random(1500) < 0.3] = 1
+        expected = _numba_draws(seed, ranges)
+        assert np.array_equal(_own_draws(sabre_kernel.mt_seeded(seed), ranges), expected)
+        primed = sabre_kernel.mt_primed(sabre_kernel.mt_seeded(seed))
+        assert np.array_equal(_own_draws(primed, ranges), expected)
+        assert np.array_equal(_own_draws(sabre.seeded_states((seed,))[0].copy(), ranges), expected)
 
 
 def _dag_reference(flat: sabre.FlatCircuit):
