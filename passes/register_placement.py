@@ -82,17 +82,27 @@ def _adjacency(target: Target) -> dict[int, list[int]]:
 def grow_region(
     adj: dict[int, list[int]], seed: int, size: int, blocked: set[int], cost: np.ndarray
 ) -> list[int] | None:
+    """Grow ``seed`` to ``size`` qubits outside ``blocked``: each step adds the frontier qubit with
+    the most neighbours inside, then the fewest hops from the seed (fixed when it joins the
+    frontier), the lower cost, the lower index; None if the frontier runs out. The frontier and
+    its inside-neighbour counts are kept as the region grows (the same sets and counts a rescan
+    would find)."""
     region, inside = [seed], {seed}
     hops = {seed: 0}
+    inner: dict[int, int] = {}  # frontier qubit -> its neighbours inside
+    joined = seed
     while len(region) < size:
-        frontier = {v for u in region for v in adj[u] if v not in inside and v not in blocked}
-        if not frontier:
+        for v in adj[joined]:
+            if v not in inside and v not in blocked:
+                inner[v] = inner.get(v, 0) + 1
+                if v not in hops:
+                    hops[v] = 1 + min(hops[u] for u in adj[v] if u in inside)
+        if not inner:
             return None
-        for v in frontier:
-            hops.setdefault(v, 1 + min(hops[u] for u in adj[v] if u in inside))
-        nxt = min(frontier, key=lambda v: (-sum(u in inside for u in adj[v]), hops[v], cost[v], v))
-        region.append(nxt)
-        inside.add(nxt)
+        joined = min(inner, key=lambda v: (-inner[v], hops[v], cost[v], v))
+        del inner[joined]
+        region.append(joined)
+        inside.add(joined)
     return region
 
 
@@ -122,16 +132,46 @@ def _closeness(region: list[int], adj: dict[int, list[int]]) -> dict[int, float]
     return out
 
 
-def tree_order(region: list[int], target: Target, toward: set[int] | None = None) -> tuple[int, ...]:
+@dataclass(frozen=True)
+class _Region:
+    """What ``tree_order`` reads of a region besides ``toward``: a function of the region as a
+    set (neighbour lists follow the coupling graph's ascending order; every choice made from
+    ``ends`` or the region is a max with the qubit as last key), so regions equal as sets share
+    it. ``central`` is None for a path (not needed there)."""
+
+    nb: dict[int, list[int]]
+    ends: list[int]
+    path: bool
+    central: dict[int, float] | None
+
+
+def _region(region: list[int], target: Target, memo: dict | None) -> _Region:
+    key = frozenset(region)
+    if memo is not None and key in memo:
+        return memo[key]
+    full = _views(target).full
+    nb = {q: [p for p in full[q] if p in key] for q in region}
+    ends = [q for q in region if len(nb[q]) == 1]
+    path = len(ends) == 2 and all(len(nb[q]) <= 2 for q in region) and _is_connected(nb, region)
+    view = _Region(nb, ends, path, None if path else _closeness(list(region), nb))
+    if memo is not None:
+        memo[key] = view
+    return view
+
+
+def tree_order(
+    region: list[int], target: Target, toward: set[int] | None = None, memo: dict | None = None
+) -> tuple[int, ...]:
     """Level 0 (the root) on the most central qubit; each next level on the qubit with the most
     neighbours among those already ordered, so the controls of every level sit close to its
     target; ties go to qubits nearer the other copy (``toward``), where the last levels, the
-    feature qubits, are wanted for the swap test."""
+    feature qubits, are wanted for the swap test. ``memo``: a dict shared by calls on the same
+    target, keeping each region's ``_Region`` (the placement search orders the same regions
+    toward different partners)."""
     full = _views(target).full
-    inside = set(region)
-    nb = {q: [p for p in full[q] if p in inside] for q in region}
-    ends = [q for q in region if len(nb[q]) == 1]
-    if len(ends) == 2 and all(len(nb[q]) <= 2 for q in region) and _is_connected(nb, region):
+    view = _region(region, target, memo)
+    nb, ends = view.nb, view.ends
+    if view.path:
         # a path: the root at the end away from the other copy, the levels in path order, so the
         # last levels (the features) start next to it; splitting levels off one end keeps the
         # walk's doubling steps short
@@ -142,19 +182,25 @@ def tree_order(region: list[int], target: Target, toward: set[int] | None = None
             prev = path[-1]
             path.append(nxt)
         return tuple(path)
-    central = _closeness(list(region), nb)
+    central = view.central
     near = {q: 0 for q in region}
     if toward:
         for q in region:
             near[q] = -sum(1 for p in full[q] if p in toward)
-    order = [max(region, key=lambda q: (central[q], -q))]
-    placed = {order[0]}
-    while len(order) < len(region):
-        cand = [q for q in region if q not in placed and any(p in placed for p in nb[q])]
-        nxt = max(cand, key=lambda q: (sum(p in placed for p in nb[q]), -near[q], central[q], -q))
+    # the candidates are the unordered qubits next to ordered ones, with their ordered
+    # neighbours counted as the order grows (the counts a rescan would find)
+    order: list[int] = []
+    next_to: dict[int, int] = {}
+    nxt = max(region, key=lambda q: (central[q], -q))
+    while True:
         order.append(nxt)
-        placed.add(nxt)
-    return tuple(order)
+        next_to.pop(nxt, None)
+        if len(order) == len(region):
+            return tuple(order)
+        for p in nb[nxt]:
+            if p not in order:
+                next_to[p] = next_to.get(p, 0) + 1
+        nxt = max(next_to, key=lambda q: (next_to[q], -near[q], central[q], -q))
 
 
 def _is_connected(nb: dict[int, list[int]], region) -> bool:
@@ -192,6 +238,7 @@ def candidate_placements(target: Target, copy_qubits: int, limit: int, seeds: in
     # tree orders and shapes depend on the regions as sets only, and many seeds grow the same
     # regions: each is computed once (scores are not shared: their sums follow the growth order)
     shaped: dict[tuple[frozenset[int], frozenset[int]], tuple] = {}
+    views: dict = {}  # tree_order's per-region work
     for seed in order:
         a = grow_region(adj, seed, copy_qubits, set(), cost)
         if a is None:
@@ -212,7 +259,7 @@ def candidate_placements(target: Target, copy_qubits: int, limit: int, seeds: in
             score = -10.0 * len(inner) - 2.0 * cross + 5.0 * error + float(cost[a].sum() + cost[b].sum())
             pair = (frozenset(a), frozenset(b))
             if pair not in shaped:
-                regions = (tree_order(a, target, sb), tree_order(b, target, sa))
+                regions = (tree_order(a, target, sb, views), tree_order(b, target, sa, views))
                 shaped[pair] = (regions, (_shape(regions[0], target), _shape(regions[1], target)))
             regions, key = shaped[pair]
             p = Placement(regions, score)

@@ -181,3 +181,49 @@ def test_shortlist_names_the_trials_select_shortlists():
         index = {id(r): k for k, r in enumerate(results)}
         expected = [index[id(r)] for r in sorted(results, key=sabre.estimated_cost)[: sabre.EXACT_RESCORE]]
         assert sabre._shortlist(flat, arrays) == expected
+
+
+def _grow_region_reference(adj, seed, size, blocked, cost):
+    """``register_placement.grow_region`` as first written: the frontier rescanned every step."""
+    region, inside = [seed], {seed}
+    hops = {seed: 0}
+    while len(region) < size:
+        frontier = {v for u in region for v in adj[u] if v not in inside and v not in blocked}
+        if not frontier:
+            return None
+        for v in frontier:
+            hops.setdefault(v, 1 + min(hops[u] for u in adj[v] if u in inside))
+        nxt = min(frontier, key=lambda v: (-sum(u in inside for u in adj[v]), hops[v], cost[v], v))
+        region.append(nxt)
+        inside.add(nxt)
+    return region
+
+
+@pytest.mark.parametrize("name", ["grid:5x5", "heavy-hex:5", "line:13", "ibm-torino", "two-valued grid"])
+def test_grown_regions_and_tree_orders_match_their_definitions(name):
+    """Regions grown with the kept frontier equal the rescanning definition from every seed,
+    free and next to a blocked region; tree orders through a shared memo (regions met again in
+    another order, toward other partners) equal fresh ones and the networkx definition."""
+    from hqvit.passes.register_placement import _adjacency, grow_region, placement_costs, tree_order
+    from tests.compiler.test_synthesis import _tree_order_reference
+
+    t = _target(name)
+    adj = _adjacency(t)
+    rng = np.random.default_rng(2)
+    memo: dict = {}
+    for size in (4, 6, 9):
+        cost = placement_costs(t, size)
+        for seed in sorted(adj):
+            a = grow_region(adj, seed, size, set(), cost)
+            assert a == _grow_region_reference(adj, seed, size, set(), cost)
+            if a is None:
+                continue
+            border = sorted({v for u in a for v in adj[u] if v not in a})
+            b = grow_region(adj, border[0], size, set(a), cost) if border else None
+            assert b == _grow_region_reference(adj, border[0], size, set(a), cost) if border else True
+            toward = set(b) if b else None
+            shuffled = [int(q) for q in rng.permutation(a)]
+            expected = _tree_order_reference(list(a), t, toward)
+            assert tree_order(shuffled, t, toward, memo) == expected
+            assert tree_order(list(a), t, toward, memo) == expected == tree_order(list(a), t, toward)
+            assert tree_order(list(a), t, None, memo) == _tree_order_reference(list(a), t, None)
