@@ -18,6 +18,7 @@ measured with; the identity test keeps figures of another circuit from ever bein
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -69,6 +70,7 @@ class PassManager:
             record = measured(pass_name(p), t0, circuit, figures)
             records.append(record)
             props[FIGURES] = (circuit, (record.two_qubit_gates, record.depth))
+            _hold_latest(circuit, props[FIGURES][1])
         return circuit
 
 
@@ -82,19 +84,45 @@ def best_of(
     """Run every candidate, keep the first with the highest score (ties keep the earlier one).
 
     Each candidate's record spans building and scoring it, with its own pass records as children;
-    the controller's record spans them all.
+    the controller's record spans them all. A candidate's circuit is usually the one its last
+    pass record measured (``latest_figures``), and the controller's is the best candidate's.
     """
     t_all = time.perf_counter()
     best, best_score, children = None, -float("inf"), []
+    best_circuit, best_record = None, None
     for label, build in candidates:
         t0 = time.perf_counter()
         result = build()
         value = score(result)
-        record = measured(label, t0, circuit_of(result))
+        circuit = circuit_of(result)
+        record = measured(label, t0, circuit, latest_figures(circuit))
         record.children = records_of(result)
         children.append(record)
         if best is None or value > best_score:
             best, best_score = result, value
-    record = measured(name, t_all, circuit_of(best))
+            best_circuit, best_record = circuit, record
+    circuit = circuit_of(best)
+    figures = (best_record.two_qubit_gates, best_record.depth) if circuit is best_circuit else None
+    record = measured(name, t_all, circuit, figures)
     record.children = children
     return best, record
+
+
+# the circuit of the latest pass record in this process (by weak reference) and its figures
+_latest: tuple[weakref.ref, tuple[int, int]] | None = None
+
+
+def _hold_latest(circuit: Circuit, figures: tuple[int, int]) -> None:
+    global _latest
+    _latest = (weakref.ref(circuit), figures)
+
+
+def latest_figures(circuit: Circuit) -> tuple[int, int] | None:
+    """The figures of the latest pass record if it was of this very circuit object, else None:
+    a compile's result is the circuit its last pass returned. The identity test (a live weak
+    reference to the object) keeps another circuit's figures from being used, whatever ran in
+    between; like the pass manager, this relies on circuits not being modified in place."""
+    held = _latest
+    if held is None or held[0]() is not circuit:
+        return None
+    return held[1]

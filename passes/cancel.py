@@ -92,8 +92,16 @@ def _earlier_on(positions: dict[int, list[int]], qubits) -> list[int]:
     return sorted(found, reverse=True)
 
 
+_TWO_PI = 2 * math.pi
+
+
+def _zero_mod(const: float) -> bool:
+    """A numeric angle with this constant is a multiple of 2pi (``Angle.is_zero_mod``)."""
+    return abs(math.remainder(const, _TWO_PI)) < 1e-12
+
+
 def _vanishes(angle) -> bool:
-    return angle.is_numeric and abs(math.remainder(angle.const, 2 * math.pi)) < 1e-12
+    return angle.is_numeric and _zero_mod(angle.const)
 
 
 def _sum(a: Angle, b: Angle) -> Angle:
@@ -130,8 +138,9 @@ def cancel_with_figures(circuit: Circuit) -> tuple[Circuit, tuple[int, int] | No
         merged = _replay(events[:, 0].tolist(), decided[:, 0].tolist(), decided[:, 1].tolist(), gates, kernel)
         if merged is None:
             return cancel_and_merge_reference(circuit), None
-        for p, (g, total) in merged.items():
-            gates[p] = Gate(g.name, g.qubits, (total,))
+        for p, (g, total, numeric) in merged.items():
+            if alive[gate_rows[p]]:  # a vanished sum is dropped: no gate to build
+                gates[p] = Gate(g.name, g.qubits, (Angle(total) if numeric else total,))
     keep = alive[gate_rows].tolist()
     before = np.concatenate(([0], np.cumsum(is_gate)))[ptr]  # gates before each segment
     out = circuit.with_segments(_rebuild(circuit, gates, keep, np.diff(before).tolist()))
@@ -141,20 +150,35 @@ def cancel_with_figures(circuit: Circuit) -> tuple[Circuit, tuple[int, int] | No
 
 def _replay(kinds: list[int], earlier: list[int], later: list[int], gates: list[Gate], kernel) -> dict | None:
     """The kernel's decisions on the exact angles: earlier gate index -> (the last gate merged
-    into it, the merged angle), or None if ``Angle``'s own test disagrees with one of them."""
-    merged: dict[int, tuple[Gate, Angle]] = {}
+    into it, the merged angle, whether it is numeric), or None if ``Angle``'s own test disagrees
+    with one of them.
+
+    A numeric running sum is kept as its constant: ``Angle.__add__`` of numeric angles is the
+    constants' sum (same operands, same order, same type) with no terms, and ``_vanishes`` of
+    it is ``_zero_mod`` of the constant, so only the final angle need be built; a sum that
+    meets a symbolic angle is an ``Angle`` from then on."""
+    merged: dict[int, tuple[Gate, Angle | float, bool]] = {}
     dropped, vanished = kernel.DROPPED, kernel.VANISHED
     for kind, p, j in zip(kinds, earlier, later, strict=True):
-        g = gates[j]
         if kind == dropped:
-            if not g.angles[0].is_zero_mod(2 * math.pi):
+            if not gates[j].angles[0].is_zero_mod(_TWO_PI):
                 return None
         elif kind == kernel.MERGED or kind == vanished:
+            g = gates[j]
+            a = g.angles[0]
             hit = merged.get(p)
-            total = _sum(hit[1] if hit is not None else gates[p].angles[0], g.angles[0])
-            if _vanishes(total) != (kind == vanished):
+            if hit is None:
+                prev = gates[p].angles[0]
+                hit = (None, prev.const, True) if not prev.terms else (None, prev, False)
+            if hit[2] and not a.terms:
+                total, numeric = hit[1] + a.const, True
+                zero = _zero_mod(total)
+            else:
+                total, numeric = _sum(Angle(hit[1]) if hit[2] else hit[1], a), False
+                zero = _vanishes(total)
+            if zero != (kind == vanished):
                 return None
-            merged[p] = (g, total)
+            merged[p] = (g, total, numeric)
     return merged
 
 

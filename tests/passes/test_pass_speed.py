@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
-from hqvit.compiler.passmanager import PassManager
+from hqvit.compiler.passmanager import PassManager, best_of
 from hqvit.compiler.pipeline import PRESETS, preset_passes
 from hqvit.ir.angles import Angle
 from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
 from hqvit.ir.metrics import FIGURES, asap_layers, gate_layers, two_qubit_gates_and_depth
+from hqvit.passes import cancel as cancel_module
 from hqvit.passes import schedule, serialize_crosstalk
 from hqvit.passes import two_qubit_cost as cost
 from hqvit.passes.base import PassContext
@@ -51,6 +52,8 @@ def _rz_chains(rng, n: int, length: int) -> Circuit:
             ops.append(Gate("rz", (q,), (Angle.symbol(f"s{k % 3}", float(rng.choice([1.0, -1.0]))),)))
         elif r < 0.4:
             ops.append(Gate("rz", (q,), (Angle(math.pi),)))
+        elif r < 0.5:  # numpy constants, as resynthesis makes them: sums keep the type
+            ops.append(Gate("rz", (q,), (Angle(np.float64(rng.uniform(-1, 1))),)))
         else:
             ops.append(Gate("rz", (q,), (Angle(float(rng.uniform(-1, 1))),)))
     return Circuit(n, [Segment("a", ops[: length // 2]), Segment("b", ops[length // 2 :])])
@@ -268,3 +271,45 @@ def test_resynthesis_figures_are_the_measured_ones(seed):
     for native in ("ibm", "any"):
         out, figures = resynthesize_with_figures(circuit, native)
         assert figures == two_qubit_gates_and_depth(out)
+
+
+def test_best_of_reuses_figures_only_for_the_circuit_last_recorded():
+    ctx = PassContext(resolve_target("line:4"))
+    base = Circuit(3, [Segment("a", [Gate("cx", (0, 1)), Gate("cx", (1, 2)), Gate("h", (0,))])])
+    # reports made-up figures for its result: a record that shows them took them, not a walk
+    copy = _Pass("copy", lambda c: c.with_segments(list(c.segments)), report=lambda out: out)
+
+    def recorded():
+        return PassManager([copy]).run(base, ctx, [])
+
+    def changed_after_the_records():
+        circuit = recorded()
+        return circuit.with_segments([Segment("a", circuit.segments[0].ops[:1])])
+
+    scores = {}
+    candidates = [("recorded", recorded), ("changed", changed_after_the_records)]
+    best, record = best_of(
+        "best",
+        candidates,
+        score=lambda c: scores.setdefault(id(c), -len(scores)),
+        records_of=lambda c: [],
+        circuit_of=lambda c: c,
+    )
+    figures = [(r.two_qubit_gates, r.depth) for r in record.children]
+    assert figures == [(-1, -1), (1, 1)]
+    assert (record.two_qubit_gates, record.depth) == (-1, -1)  # the best's, "recorded"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cancel_replays_merges_without_falling_back(seed, monkeypatch):
+    # the exact replay agrees with the kernel on these chains, so the reference never runs
+    rng = np.random.default_rng(seed)
+    circuits = [_rz_chains(rng, 3, 120) for _ in range(3)]
+    expected = [cancel_and_merge_reference(c) for c in circuits]
+
+    def no_fallback(circuit):
+        raise AssertionError("fell back to the reference")
+
+    monkeypatch.setattr(cancel_module, "cancel_and_merge_reference", no_fallback)
+    for circuit, reference in zip(circuits, expected, strict=True):
+        assert repr(cancel_and_merge(circuit).segments) == repr(reference.segments)
