@@ -11,6 +11,7 @@ Correctness does not depend on the choice: any two disjoint connected regions wo
 
 from __future__ import annotations
 
+import bisect
 import weakref
 from dataclasses import dataclass
 
@@ -228,7 +229,15 @@ def placement_costs(target: Target, copy_qubits: int) -> np.ndarray:
 
 
 def candidate_placements(target: Target, copy_qubits: int, limit: int, seeds: int = 48) -> list[Placement]:
-    """Up to ``limit`` placements with distinct region shapes, best score first (lower is better)."""
+    """Up to ``limit`` placements with distinct region shapes, best score first (lower is better).
+
+    A pair of regions scoring above ``kept[limit - 1]``, the ``limit``-th smallest score in
+    ``found`` so far, is skipped before its tree orders and shape are computed. Why the result
+    is the same: ``found`` holds one entry per shape, entries are only added or lowered, so that
+    threshold never rises, and the result is the ``limit`` entries of least (score, regions), all
+    scoring at most the final threshold. Kept, the pair could only add or lower an entry to a
+    score above it, never returned; the later pairs of its shape replace that entry or not, and
+    either way the shape's entry still scores above the threshold; every other entry is the same."""
     adj = _adjacency(target)
     full = _views(target).full
     cost = placement_costs(target, copy_qubits)
@@ -239,6 +248,7 @@ def candidate_placements(target: Target, copy_qubits: int, limit: int, seeds: in
     # regions: each is computed once (scores are not shared: their sums follow the growth order)
     shaped: dict[tuple[frozenset[int], frozenset[int]], tuple] = {}
     views: dict = {}  # tree_order's per-region work
+    kept: list[float] = []  # the scores in ``found``, ascending
     for seed in order:
         a = grow_region(adj, seed, copy_qubits, set(), cost)
         if a is None:
@@ -257,6 +267,8 @@ def candidate_placements(target: Target, copy_qubits: int, limit: int, seeds: in
             cross = sum(1 for x in a for y in full[x] if y in sb)
             error = sum(target.coupler_costs[e] for e in inner) / (mean_edge * max(len(inner), 1))
             score = -10.0 * len(inner) - 2.0 * cross + 5.0 * error + float(cost[a].sum() + cost[b].sum())
+            if 0 < limit <= len(kept) and score > kept[limit - 1]:
+                continue  # it could only make an entry that is not returned (see the docstring)
             pair = (frozenset(a), frozenset(b))
             if pair not in shaped:
                 regions = (tree_order(a, target, sb, views), tree_order(b, target, sa, views))
@@ -264,6 +276,9 @@ def candidate_placements(target: Target, copy_qubits: int, limit: int, seeds: in
             regions, key = shaped[pair]
             p = Placement(regions, score)
             if key not in found or found[key].score > score:
+                if key in found:
+                    kept.pop(bisect.bisect_left(kept, found[key].score))
+                bisect.insort(kept, score)
                 found[key] = p
     return sorted(found.values(), key=lambda p: (p.score, p.regions))[:limit]
 

@@ -227,3 +227,60 @@ def test_grown_regions_and_tree_orders_match_their_definitions(name):
             assert tree_order(shuffled, t, toward, memo) == expected
             assert tree_order(list(a), t, toward, memo) == expected == tree_order(list(a), t, toward)
             assert tree_order(list(a), t, None, memo) == _tree_order_reference(list(a), t, None)
+
+
+def _placements_reference(target, copy_qubits, limit, seeds=48):
+    """``register_placement.candidate_placements`` as first written: every pair ordered and shaped."""
+    from hqvit.passes.register_placement import (
+        Placement,
+        _adjacency,
+        _inside,
+        _shape,
+        _views,
+        grow_region,
+        placement_costs,
+        tree_order,
+    )
+
+    adj = _adjacency(target)
+    full = _views(target).full
+    cost = placement_costs(target, copy_qubits)
+    mean_edge = np.mean(list(target.coupler_costs.values())) if target.couplers else 1.0
+    found: dict = {}
+    for seed in sorted(adj, key=lambda q: (-len(adj[q]), cost[q], q))[:seeds]:
+        a = grow_region(adj, seed, copy_qubits, set(), cost)
+        if a is None:
+            continue
+        sa = set(a)
+        border = sorted(
+            {v for u in a for v in adj[u] if v not in sa}, key=lambda v: (-sum(u in sa for u in adj[v]), cost[v], v)
+        )
+        for b_seed in border[:3]:
+            b = grow_region(adj, b_seed, copy_qubits, sa, cost)
+            if b is None:
+                continue
+            sb = set(b)
+            inner = _inside(a, target) + _inside(b, target)
+            cross = sum(1 for x in a for y in full[x] if y in sb)
+            error = sum(target.coupler_costs[e] for e in inner) / (mean_edge * max(len(inner), 1))
+            score = -10.0 * len(inner) - 2.0 * cross + 5.0 * error + float(cost[a].sum() + cost[b].sum())
+            regions = (tree_order(a, target, sb), tree_order(b, target, sa))
+            key = (_shape(regions[0], target), _shape(regions[1], target))
+            if key not in found or found[key].score > score:
+                found[key] = Placement(regions, score)
+    return sorted(found.values(), key=lambda p: (p.score, p.regions))[:limit]
+
+
+@pytest.mark.parametrize("name", ["grid:4x4", "grid:5x5", "heavy-hex:5", "line:13", "ibm-torino", "two-valued grid"])
+def test_placements_skipping_hopeless_pairs_equal_the_full_search(name):
+    """Pairs scoring above the limit-th best kept score are skipped unshaped: the placements equal
+    the search that orders and shapes every pair, for every limit, with many and few seeds, on
+    the calibrated targets and their noise-blind copies (equal scores everywhere)."""
+    from hqvit.passes.register_placement import candidate_placements
+    from hqvit.targets.target import noise_blind
+
+    for t in (_target(name), noise_blind(_target(name))):
+        for n in (4, 6, 8):
+            for seeds in (48, 7):
+                for limit in (0, 1, 2, 3, 4, 8):
+                    assert candidate_placements(t, n, limit, seeds) == _placements_reference(t, n, limit, seeds)
