@@ -270,11 +270,11 @@ def sabre_route_best(
 
 
 def _shortlist(flat: FlatCircuit, arrays) -> list[int]:
-    """The trials ``select`` shortlists, in its order, from ``_trial_arrays``'s output."""
+    """The trials ``select`` shortlists, in its order, from ``_trial_arrays``'s output: by
+    estimate, then SWAP cost, then trial (``np.lexsort`` is stable, like ``sorted``)."""
     _, _, _, swaps, cost, merged = arrays
-    estimate = (flat.two_qubit_ops + 3 * swaps - 2 * merged).tolist()
-    swap_cost = cost.tolist()
-    return sorted(range(len(estimate)), key=lambda t: (estimate[t], swap_cost[t]))[:EXACT_RESCORE]
+    estimate = flat.two_qubit_ops + 3 * swaps - 2 * merged
+    return np.lexsort((cost, estimate))[:EXACT_RESCORE].tolist()
 
 
 def _best_exact(shortlist: list[RoutingResult], cd: CouplingData) -> RoutingResult:

@@ -271,7 +271,7 @@ def _synthesize_with(
 def _routed_qubits(rest: sabre.FlatCircuit) -> tuple[int, ...]:
     """The logical qubits whose start positions the rest's routing depends on: those of its
     operations, except the ones only a final measurement of every qubit touches (the HQViT
-    index registers). The router (``sabre_kernel.route_kernel``) reads the layout only through
+    index registers). The router (``sabre_kernel._advance``) reads the layout only through
     the qubits of the operations it schedules, and a measurement of every qubit runs last: it
     resets the kernel's per-qubit SWAP-merge state when nothing follows, so its qubits change no
     SWAP, no count and no cost (``exact_cost`` reads it as an opaque row at the end). Routings
