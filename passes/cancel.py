@@ -140,12 +140,31 @@ def cancel_with_figures(circuit: Circuit) -> tuple[Circuit, tuple[int, int] | No
             return cancel_and_merge_reference(circuit), None
         for p, (g, total, numeric) in merged.items():
             if alive[gate_rows[p]]:  # a vanished sum is dropped: no gate to build
-                gates[p] = Gate(g.name, g.qubits, (Angle(total) if numeric else total,))
+                gates[p] = _numeric_gate(g.name, g.qubits, total) if numeric else Gate(g.name, g.qubits, (total,))
     keep = alive[gate_rows].tolist()
     before = np.concatenate(([0], np.cumsum(is_gate)))[ptr]  # gates before each segment
     out = circuit.with_segments(_rebuild(circuit, gates, keep, np.diff(before).tolist()))
     two, depth = kernel.figures(name, q, alive, cost.PROPS, circuit.num_qubits)
     return out, (int(two), int(depth))
+
+
+# (name, qubits, constant, its type, its sign) -> the merged rotation with that numeric angle
+_NUMERIC_GATES: dict[tuple, Gate] = {}
+_NUMERIC_GATES_MAX = 1 << 16
+
+
+def _numeric_gate(name: str, qubits: tuple[int, ...], const: float) -> Gate:
+    """``Gate(name, qubits, (Angle(const),))``, shared between circuits (gates are immutable):
+    the same merged rotations recur in every candidate compile. The key holds the constant's
+    type and sign besides its value, since ``0.0 == -0.0`` and ``np.float64(x) == x`` but their
+    angles print differently."""
+    key = (name, qubits, const, type(const), math.copysign(1.0, const))
+    gate = _NUMERIC_GATES.get(key)
+    if gate is None:
+        if len(_NUMERIC_GATES) >= _NUMERIC_GATES_MAX:
+            _NUMERIC_GATES.clear()
+        gate = _NUMERIC_GATES[key] = Gate(name, qubits, (Angle(const),))
+    return gate
 
 
 def _replay(kinds: list[int], earlier: list[int], later: list[int], gates: list[Gate], kernel) -> dict | None:

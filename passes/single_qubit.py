@@ -78,7 +78,10 @@ def _flush(run: list[Gate], q: int, native: str) -> list[Gate]:
         return []
     if len(run) == 1 and native == "any" and run[0].name in ("rx", "ry", "rz", "u3"):
         return list(run)  # already one native pulse
-    key = tuple([_run_item(g) for g in run])
+    try:  # the resynthesis loop has cached every run gate's item
+        key = tuple([g._run_item for g in run])
+    except AttributeError:
+        key = tuple([_run_item(g) for g in run])
     return list(_native_gates(key, native, q))
 
 
@@ -159,7 +162,8 @@ def resynthesize_with_figures(circuit: Circuit, native: str) -> tuple[Circuit, t
         for op in seg.ops:
             qubits = op.qubits
             one = len(qubits) == 1 and isinstance(op, Gate)
-            if one and _run_item(op) is not None:  # ``_is_numeric_1q``
+            if one and getattr(op, "_run_item", None) is not None or one and _run_item(op) is not None:
+                # ``_is_numeric_1q``: the cached item, else ``_run_item`` (which caches it)
                 run = pending.get(qubits[0])
                 if run is None:
                     pending[qubits[0]] = [op]

@@ -313,3 +313,11 @@ def test_cancel_replays_merges_without_falling_back(seed, monkeypatch):
     monkeypatch.setattr(cancel_module, "cancel_and_merge_reference", no_fallback)
     for circuit, reference in zip(circuits, expected, strict=True):
         assert repr(cancel_and_merge(circuit).segments) == repr(reference.segments)
+
+
+def test_shared_merged_rotations_keep_the_constant_as_given():
+    for const in (0.5, np.float64(0.5), 0.0, -0.0, np.float64(-0.0), math.pi):
+        made = cancel_module._numeric_gate("rz", (1,), const)
+        assert repr(made) == repr(Gate("rz", (1,), (Angle(const),)))
+        assert cancel_module._numeric_gate("rz", (1,), const) is made
+    assert cancel_module._numeric_gate("rz", (0,), 0.5) != cancel_module._numeric_gate("rz", (1,), 0.5)
