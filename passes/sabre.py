@@ -119,6 +119,7 @@ class RoutingResult:
 
 
 NO_STATES = np.empty((0, MT_N + 1), np.int64)
+NO_STATES.flags.writeable = False  # read-only like ``seeded_states``: one compiled route_trials for both
 
 
 @functools.lru_cache(maxsize=16)
