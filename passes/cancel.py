@@ -158,6 +158,8 @@ def _numeric_gate(name: str, qubits: tuple[int, ...], const: float) -> Gate:
     the same merged rotations recur in every candidate compile. The key holds the constant's
     type and sign besides its value, since ``0.0 == -0.0`` and ``np.float64(x) == x`` but their
     angles print differently."""
+    if not all(type(q) is int for q in qubits):  # numpy integers print differently: not shared
+        return Gate(name, qubits, (Angle(const),))
     key = (name, qubits, const, type(const), math.copysign(1.0, const))
     gate = _NUMERIC_GATES.get(key)
     if gate is None:

@@ -8,8 +8,20 @@ Symbols pass through untouched, so the lowered circuit still binds per image / p
 
 from __future__ import annotations
 
+import functools
+
 from hqvit.ir.angles import Angle
-from hqvit.ir.circuit import AmplitudeEncode, Ansatz, Circuit, Gate, Operation, Segment, SwapTest
+from hqvit.ir.circuit import (
+    HIGH_LEVEL,
+    AmplitudeEncode,
+    Ansatz,
+    Circuit,
+    Gate,
+    Operation,
+    Segment,
+    SwapTest,
+    op_qubits,
+)
 from hqvit.ir.encoding import gray_controls
 from hqvit.passes.base import PassContext
 
@@ -64,9 +76,31 @@ def lower_op(op: Operation) -> list[Operation]:
     return [op]
 
 
+@functools.lru_cache(maxsize=1024)
+def _lowered(op: AmplitudeEncode | Ansatz | SwapTest) -> tuple[Gate, ...]:
+    """``lower_op(op)``, shared: every candidate compile lowers the same high-level operations,
+    which are immutable and hashable by value (their fields are tuples and strings), as the
+    gates are immutable."""
+    return tuple(lower_op(op))
+
+
+def _plain_qubits(op: AmplitudeEncode | Ansatz | SwapTest) -> bool:
+    """Every qubit is a Python int: an op with numpy integers equals (and hashes like) one with
+    ints, but its gates would print differently, so it is lowered afresh."""
+    return all(type(q) is int for q in op_qubits(op))
+
+
 def lower(circuit: Circuit) -> Circuit:
     """Replace every high-level operation by gates, segment by segment."""
-    segments = [Segment(seg.name, [g for op in seg.ops for g in lower_op(op)]) for seg in circuit.segments]
+    segments = []
+    for seg in circuit.segments:
+        ops: list[Operation] = []
+        for op in seg.ops:
+            if isinstance(op, HIGH_LEVEL):
+                ops.extend(_lowered(op) if _plain_qubits(op) else lower_op(op))
+            else:
+                ops.append(op)
+        segments.append(Segment(seg.name, ops))
     return circuit.with_segments(segments)
 
 

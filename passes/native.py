@@ -82,7 +82,12 @@ def placed_template(gate: str, entangler: str, qubits: tuple[int, int]) -> tuple
     """``two_qubit_template(gate, entangler)`` placed on ``qubits``. A routed circuit applies the
     same gate to the same few couplers thousands of times; gates are immutable, so circuits may
     share the placed gates (equal to freshly placed ones field for field)."""
-    return tuple(g.on(tuple(qubits[i] for i in g.qubits)) for g in two_qubit_template(gate, entangler))
+    return _place(two_qubit_template(gate, entangler), qubits)
+
+
+def _place(template: tuple[Gate, ...], qubits: tuple[int, int]) -> tuple[Gate, ...]:
+    """A template on (0, 1) moved to ``qubits``."""
+    return tuple(g.on(tuple(qubits[i] for i in g.qubits)) for g in template)
 
 
 def translate_two_qubit(circuit: Circuit, entangler: str) -> Circuit:
@@ -92,7 +97,11 @@ def translate_two_qubit(circuit: Circuit, entangler: str) -> Circuit:
         ops: list = []
         for op in seg.ops:
             if isinstance(op, Gate) and len(op.qubits) == 2 and op.name != entangler:
-                ops.extend(placed_template(op.name, entangler, op.qubits))
+                a, b = op.qubits
+                if type(a) is int and type(b) is int:
+                    ops.extend(placed_template(op.name, entangler, op.qubits))
+                else:  # numpy integers equal ints but print differently: placed afresh
+                    ops.extend(_place(two_qubit_template(op.name, entangler), op.qubits))
             else:
                 ops.append(op)
         segments.append(Segment(seg.name, ops))

@@ -10,13 +10,15 @@ from hqvit.compiler.hqvit import HQViTConfig, build_attention_circuit
 from hqvit.compiler.passmanager import PassManager, best_of
 from hqvit.compiler.pipeline import PRESETS, preset_passes
 from hqvit.ir.angles import Angle
-from hqvit.ir.circuit import Circuit, Gate, Measure, Segment
+from hqvit.ir.circuit import Ansatz, Circuit, Gate, Measure, Segment
 from hqvit.ir.metrics import FIGURES, asap_layers, gate_layers, two_qubit_gates_and_depth
 from hqvit.passes import cancel as cancel_module
 from hqvit.passes import schedule, serialize_crosstalk
 from hqvit.passes import two_qubit_cost as cost
 from hqvit.passes.base import PassContext
 from hqvit.passes.cancel import cancel_and_merge, cancel_and_merge_reference, cancel_with_figures
+from hqvit.passes.expand_swaps import expand_swaps
+from hqvit.passes.lower import lower, lower_op
 from hqvit.passes.native import placed_template, translate_two_qubit, two_qubit_template
 from hqvit.passes.schedule import schedule_alap, schedule_asap
 from hqvit.passes.single_qubit import (
@@ -321,3 +323,76 @@ def test_shared_merged_rotations_keep_the_constant_as_given():
         assert repr(made) == repr(Gate("rz", (1,), (Angle(const),)))
         assert cancel_module._numeric_gate("rz", (1,), const) is made
     assert cancel_module._numeric_gate("rz", (0,), 0.5) != cancel_module._numeric_gate("rz", (1,), 0.5)
+
+
+def _expand_swaps_reference(circuit: Circuit) -> Circuit:
+    """SWAP expansion op by op, the orientation searched as the pass documents it."""
+    segments = []
+    for seg in circuit.segments:
+        ops, out = list(seg.ops), []
+        for i, op in enumerate(ops):
+            if not (isinstance(op, Gate) and op.name == "swap"):
+                out.append(op)
+                continue
+            a, b = op.qubits
+            orient = (a, b)
+            for j in list(range(i + 1, min(len(ops), i + 8))) + list(range(i - 1, max(-1, i - 8), -1)):
+                n = ops[j]
+                if isinstance(n, Gate) and n.name == "cx" and set(n.qubits) == {a, b}:
+                    orient = n.qubits
+                    break
+            c, t = orient
+            out += [Gate("cx", (c, t)), Gate("cx", (t, c)), Gate("cx", (c, t))]
+        segments.append(Segment(seg.name, out))
+    return circuit.with_segments(segments)
+
+
+def _swap_heavy(rng, n: int, length: int, to_qubit=int) -> Circuit:
+    """SWAPs and CNOTs on a few pairs (both orientations) with other gates and measurements."""
+    ops = []
+    for _ in range(length):
+        a, b = (to_qubit(x) for x in rng.choice(n, 2, replace=False))
+        ops.append(
+            [Gate("swap", (a, b)), Gate("cx", (a, b)), Gate("h", (a,)), Measure((a,))][
+                rng.choice(4, p=[0.4, 0.4, 0.15, 0.05])
+            ]
+        )
+    return Circuit(n, [Segment("a", ops[: length // 3]), Segment("b", ops[length // 3 :]), Segment("c", [])])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_swap_expansion_equals_the_op_by_op_loop(seed):
+    rng = np.random.default_rng(seed)
+    for to_qubit in (int, np.int64):
+        circuit = _swap_heavy(rng, 4, 90, to_qubit)
+        assert repr(expand_swaps(circuit).segments) == repr(_expand_swaps_reference(circuit).segments)
+
+
+def test_shared_gates_are_only_for_python_int_qubits():
+    # numpy integers equal ints (and hash alike) but print differently: a shared gate would change the output
+    for gate in ("cx", "swap"):
+        circuit = Circuit(3, [Segment("a", [Gate(gate, (0, 2)), Gate(gate, (np.int64(0), np.int64(2)))])])
+        fresh = [
+            g.on(tuple(op.qubits[i] for i in g.qubits))
+            for op in circuit.segments[0].ops
+            for g in two_qubit_template(gate, "ecr")
+        ]
+        assert repr(translate_two_qubit(circuit, "ecr").segments[0].ops) == repr(fresh)
+    numpy_rz = [Gate("rz", (np.int64(1),), (Angle(0.25),)), Gate("rz", (np.int64(1),), (Angle(0.5),))]
+    int_rz = [Gate("rz", (1,), (Angle(0.25),)), Gate("rz", (1,), (Angle(0.5),))]
+    for ops in (int_rz, numpy_rz, int_rz):
+        circuit = Circuit(2, [Segment("a", ops)])
+        assert repr(cancel_and_merge(circuit).segments) == repr(cancel_and_merge_reference(circuit).segments)
+
+
+def test_lowering_is_shared_only_for_equal_plain_operations():
+    cfg = HQViTConfig(image=(8, 8), patch=(4, 4))
+    logical = build_attention_circuit(cfg)
+    fresh = [Segment(s.name, [g for op in s.ops for g in lower_op(op)]) for s in logical.segments]
+    assert repr(lower(logical).segments) == repr(fresh)
+    assert repr(lower(logical).segments) == repr(fresh)  # from the cache
+    numpy_ansatz = Ansatz(tuple(np.int64(q) for q in range(3)), 2, "w")
+    plain = Circuit(3, [Segment("t", [Ansatz((0, 1, 2), 2, "w")])])
+    numpy = Circuit(3, [Segment("t", [numpy_ansatz])])
+    lower(plain)
+    assert repr(lower(numpy).segments[0].ops) == repr(lower_op(numpy_ansatz))
