@@ -53,7 +53,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import cirq
 import numpy as np
@@ -62,8 +62,12 @@ from hqvit.ir.gates import gate_spec
 from hqvit.ir.metrics import asap_layers
 from hqvit.targets.target import Target
 
-if TYPE_CHECKING:
-    from hqvit.passes.schedule import Schedule
+
+class ScheduleLike(Protocol):
+    """What the estimates read of a schedule (``passes.schedule.Schedule``, a layer above this one)."""
+
+    moments: list[list]  # per moment, its gates (each with .name and .qubits)
+    measured: tuple[int, ...]
 
 
 @dataclass
@@ -235,7 +239,7 @@ def esp_of_moments(
     return _esp_of_ops(moments, chain.from_iterable(moments), measured, target, scale)
 
 
-def esp_of_schedule(schedule: Schedule, target: Target, scale: float = 1.0) -> dict:
+def esp_of_schedule(schedule: ScheduleLike, target: Target, scale: float = 1.0) -> dict:
     """``esp_of_moments`` of the schedule's gates as (name, qubits) and of its measured qubits.
 
     The pairs are made one at a time and dropped once looked up, rather than held in a list
