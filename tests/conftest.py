@@ -8,7 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TQDM_DISABLE", "1")
-# the walk cache starts empty for every run (subprocesses inherit it): tests see cold compiles
+# the per-machine walk cache starts empty for every run (subprocesses inherit it): tests see a
+# first compile on a new machine (built-in cells read the walks shipped with the package)
 os.environ.setdefault("HQVIT_CACHE_DIR", tempfile.mkdtemp(prefix="hqvit-test-cache-"))
 
 
