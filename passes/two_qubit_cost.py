@@ -60,14 +60,20 @@ def _point(symbol: str) -> tuple[float, float]:
     return 1.0 + a / 2.0**64, 1.0 + b / 2.0**64
 
 
-@functools.lru_cache(maxsize=65536)
 def angle_row(angle: Angle) -> tuple[float, float, float]:
+    # the constant is read from this angle, not a cached equal one: -0.0 == 0.0 as a cache key,
+    # and a cached row would hand one zero's sign to the other
+    return (angle.const, *_terms_row(angle.terms))
+
+
+@functools.lru_cache(maxsize=65536)
+def _terms_row(terms: tuple) -> tuple[float, float]:
     s1 = s2 = 0.0
-    for name, c in angle.terms:
+    for name, c in terms:
         x, y = _point(name)
         s1 += c * x
         s2 += c * y
-    return angle.const, s1, s2
+    return s1, s2
 
 
 def _gate_row(op) -> tuple[int, tuple[int, ...], tuple[float, float, float]] | None:

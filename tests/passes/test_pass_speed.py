@@ -122,7 +122,8 @@ def test_circuit_rows_equal_the_rows_op_by_op(seed):
             assert _same_rows(cost.circuit_rows(circuit, gates), expected)
             assert gates == list(circuit.gates())
         assert _same_rows(cost.circuit_rows(circuit), expected)
-    # a negative zero keeps its sign through the table
+    # a negative zero keeps its sign through the table, also after a positive zero's row was built
+    cost.circuit_rows(Circuit(1, [Segment("a", [Gate("rz", (0,), (Angle(0.0),))])]))
     neg = Circuit(1, [Segment("a", [Gate("rz", (0,), (Angle(-0.0),))])])
     assert math.copysign(1.0, cost.circuit_rows(neg)[2][0, 0]) == -1.0
 
